@@ -1,0 +1,34 @@
+"""Drop the same AIS message heard by several receivers within a short window.
+
+Two receivers hearing one transmission produce the same payload bits; a vessel never sends the
+same bits twice within seconds (position reports carry the UTC second and change state).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class Deduplicator:
+    def __init__(self, window_ms: int = 20_000, max_entries: int = 500_000) -> None:
+        self.window_ms = window_ms
+        self.max_entries = max_entries
+        self._seen: dict[bytes, int] = {}
+        self._order: deque[tuple[int, bytes]] = deque()
+
+    def is_duplicate(self, payload: bytes, now_ms: int) -> bool:
+        seen = self._seen.get(payload)
+        if seen is not None and abs(now_ms - seen) <= self.window_ms:
+            return True
+        self._seen[payload] = now_ms
+        self._order.append((now_ms, payload))
+        self._expire(now_ms)
+        return False
+
+    def _expire(self, now_ms: int) -> None:
+        order, seen = self._order, self._seen
+        limit = now_ms - self.window_ms
+        while order and (order[0][0] < limit or len(order) > self.max_entries):
+            stamp, payload = order.popleft()
+            if seen.get(payload) == stamp:
+                del seen[payload]

@@ -1,0 +1,242 @@
+"""The ingest loop: raw lines in, records and dead letters out, every line accounted for.
+
+`Ingestor.push` is the one entry point for every source (files, TCP, UDP, stdin); it never
+raises for bad input. Each line ends up in exactly one of four counts: decoded (it became part
+of a record, or of a valid AIS message that carries none, or of a duplicate), non-AIS (comments,
+other NMEA sentences, CSV headers, `$PGHP` headers), dead letter, or blank.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from ingest.assemble import Assembler, Orphan, Pending
+from ingest.csv_formats import CsvFormat, detect_csv_header
+from ingest.decode import Decoder, message_type
+from ingest.dedup import Deduplicator
+from ingest.errors import (
+    IngestError,
+    LineTooLongError,
+    Reason,
+)
+from ingest.framing import frame, gatehouse_time, is_nmea_like, split_sentence
+from ingest.records import DeadLetter, PositionReport, StaticReport
+
+log = logging.getLogger(__name__)
+
+_SENTENCE_OPENERS = frozenset(b"!\\")
+
+InputFormat = Literal["auto", "nmea", "csv"]
+
+
+class Sink(Protocol):
+    def record(self, report: PositionReport | StaticReport) -> None: ...
+
+    def deadletter(self, letter: DeadLetter) -> None: ...
+
+
+@dataclass
+class LineStats:
+    lines: int = 0
+    decoded_lines: int = 0
+    non_ais_lines: int = 0
+    deadletter_lines: int = 0
+    blank_lines: int = 0
+    duplicate_lines: int = 0
+    records: int = 0
+    deadletter: Counter[str] = field(default_factory=Counter)
+    msg_types: Counter[int] = field(default_factory=Counter)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "lines": self.lines,
+            "decoded_lines": self.decoded_lines,
+            "non_ais_lines": self.non_ais_lines,
+            "deadletter_lines": self.deadletter_lines,
+            "blank_lines": self.blank_lines,
+            "records": self.records,
+            "deadletter": dict(sorted(self.deadletter.items())),
+            "duplicate_lines": self.duplicate_lines,
+            "msg_types": {str(k): v for k, v in sorted(self.msg_types.items())},
+        }
+
+    @property
+    def balanced(self) -> bool:
+        accounted = (
+            self.decoded_lines + self.non_ais_lines + self.deadletter_lines + self.blank_lines
+        )
+        return accounted == self.lines
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    assembly_timeout_ms: int = 10_000
+    dedup_window_ms: int = 20_000
+    max_line_bytes: int = 4096
+    input_format: InputFormat = "auto"
+    deduplicate: bool = True
+
+
+class Ingestor:
+    def __init__(self, sink: Sink, settings: IngestSettings | None = None) -> None:
+        self.sink = sink
+        self.settings = settings or IngestSettings()
+        self.stats = LineStats()
+        self._assembler = Assembler(self.settings.assembly_timeout_ms)
+        self._dedup = Deduplicator(self.settings.dedup_window_ms)
+        self._decoder = Decoder()
+        self._gatehouse_ms: dict[str, int] = {}
+        self._source_ms: dict[str, int] = {}
+        self._csv: dict[str, CsvFormat] = {}
+        self._last_expiry_ms = 0
+
+    # -- entry points -------------------------------------------------------------------
+    def push(self, data: bytes, source: str, rx_ms: int, truncated: bool = False) -> None:
+        """Take one raw line (without its terminator). Never raises for bad input."""
+        self.stats.lines += 1
+        line = data.strip()
+        if not line:
+            self.stats.blank_lines += 1
+            return
+        try:
+            if truncated or len(line) > self.settings.max_line_bytes:
+                raise LineTooLongError(f"longer than {self.settings.max_line_bytes} bytes")
+            self._route(line, source, rx_ms)
+        except IngestError as error:
+            self._dead([line], error.reason, source, rx_ms, error.detail)
+        except Exception as exc:  # a bug must cost one line, never the stage
+            log.exception("unexpected error on a line from %s", source)
+            detail = f"{type(exc).__name__}: {exc}"
+            self._dead([line], Reason.INTERNAL_ERROR, source, rx_ms, detail)
+
+    def flush(self) -> None:
+        """End of input: give up every message still waiting for parts."""
+        for pending in self._assembler.drain():
+            self._abandon(pending, Reason.INCOMPLETE_MULTIPART)
+
+    # -- routing ------------------------------------------------------------------------
+    def _route(self, line: bytes, source: str, rx_ms: int) -> None:
+        fmt = self.settings.input_format
+        csv_format = self._csv.get(source) if self._csv else None
+        if csv_format is None and line[0] in _SENTENCE_OPENERS and fmt != "csv":
+            self._sentence(line, source, rx_ms)  # the common case: raw or tag-block NMEA
+            return
+        if csv_format is not None:
+            if is_nmea_like(line) or line[:1] == b"\\":
+                self._csv.pop(source)  # the stream switched back to NMEA
+            else:
+                self._csv_row(csv_format, line, source, rx_ms)
+                return
+        if fmt != "nmea":
+            header = detect_csv_header(line)
+            if header is not None:
+                self._csv[source] = header
+                self.stats.non_ais_lines += 1
+                return
+        if fmt == "csv":
+            raise IngestError("not a row of a recognised CSV export (no header seen)")
+        first = line[:1]
+        if first == b"#":
+            self.stats.non_ais_lines += 1
+            return
+        if line.startswith(b"$PGHP"):
+            stamp = gatehouse_time(line)
+            if stamp is not None:
+                self._gatehouse_ms[source] = stamp
+            self.stats.non_ais_lines += 1
+            return
+        if b"VDM," in line or b"VDO," in line:
+            self._sentence(line, source, rx_ms)
+            return
+        if is_nmea_like(line):
+            self.stats.non_ais_lines += 1
+            return
+        raise IngestError("neither an NMEA sentence nor a CSV row")
+
+    def _sentence(self, line: bytes, source: str, rx_ms: int) -> None:
+        framed = frame(line)
+        ts = framed.time_ms
+        if ts is None:
+            # A line without a time of its own (a later part, a gap in a logger's stamps)
+            # takes its source's latest stated time; a source that states none, the wall clock.
+            ts = self._gatehouse_ms.pop(source, None) or self._source_ms.get(source, rx_ms)
+        else:
+            self._source_ms[source] = ts
+        if ts - self._last_expiry_ms >= 1000 and len(self._assembler):
+            self._expire(ts)
+        sentence = split_sentence(framed.sentence)
+        if sentence.total == 1:
+            self._message([framed.sentence], sentence.payload, [line], ts, source, rx_ms)
+            return
+        try:
+            complete, abandoned = self._assembler.add(
+                source, framed.station, framed.group, sentence, framed.sentence, line, ts, rx_ms
+            )
+        except Orphan as orphan:
+            self._dead([line], Reason.ORPHAN_FRAGMENT, source, rx_ms, str(orphan))
+            return
+        for pending in abandoned:
+            self._abandon(pending, Reason.INCOMPLETE_MULTIPART)
+        if complete is not None:
+            self._message(
+                complete.sentences, complete.payload, complete.lines, complete.ts, source, rx_ms
+            )
+
+    def _message(
+        self,
+        sentences: list[bytes],
+        payload: bytes,
+        lines: list[bytes],
+        ts: int,
+        source: str,
+        rx_ms: int,
+    ) -> None:
+        stats = self.stats
+        if self.settings.deduplicate and self._dedup.is_duplicate(payload, ts):
+            stats.decoded_lines += len(lines)
+            stats.duplicate_lines += len(lines)
+            return
+        try:
+            reports = self._decoder.decode(sentences, payload, ts, rx_ms, source)
+        except IngestError as error:
+            self._dead(lines, error.reason, source, rx_ms, error.detail)
+            return
+        except Exception as exc:  # a bug must cost these lines, never the stage
+            log.exception("unexpected error decoding a message from %s", source)
+            detail = f"{type(exc).__name__}: {exc}"
+            self._dead(lines, Reason.INTERNAL_ERROR, source, rx_ms, detail)
+            return
+        stats.decoded_lines += len(lines)
+        stats.msg_types[message_type(payload)] += 1
+        stats.records += len(reports)
+        for report in reports:
+            self.sink.record(report)
+
+    def _csv_row(self, csv_format: CsvFormat, line: bytes, source: str, rx_ms: int) -> None:
+        reports = csv_format.parse_row(line, source, rx_ms)
+        self.stats.decoded_lines += 1
+        self.stats.records += len(reports)
+        for report in reports:
+            self.sink.record(report)
+
+    # -- dead letters -------------------------------------------------------------------
+    def _expire(self, now_ms: int) -> None:
+        self._last_expiry_ms = now_ms
+        for pending in self._assembler.expire(now_ms):
+            self._abandon(pending, Reason.INCOMPLETE_MULTIPART)
+
+    def _abandon(self, pending: Pending, reason: Reason) -> None:
+        source = pending.key[0]
+        detail = f"{len(pending.payloads)} of {pending.count} parts received"
+        self._dead(pending.lines, reason, source, pending.rx_ms, detail)
+
+    def _dead(
+        self, lines: list[bytes], reason: Reason, source: str, rx_ms: int, detail: str | None
+    ) -> None:
+        for line in lines:
+            self.stats.deadletter_lines += 1
+            self.stats.deadletter[reason.value] += 1
+            self.sink.deadletter(DeadLetter(line, reason, source, rx_ms, "ingest", detail or None))

@@ -1,0 +1,29 @@
+"""Sinks that take what the ingest loop produces and publish it on the bus."""
+
+from __future__ import annotations
+
+import orjson
+
+from ingest.records import DeadLetter, PositionReport, StaticReport
+from lookout.bus import topics
+from lookout.bus.base import Producer
+
+
+class BusSink:
+    """Records to `ais.decoded` keyed by MMSI (so per-vessel order holds), dead letters to
+    `ais.deadletter` keyed by source."""
+
+    def __init__(self, producer: Producer) -> None:
+        self.producer = producer
+        self.published = 0
+
+    def record(self, report: PositionReport | StaticReport) -> None:
+        self.producer.send(
+            topics.DECODED, orjson.dumps(report.to_dict()), str(report.mmsi).encode()
+        )
+        self.published += 1
+
+    def deadletter(self, letter: DeadLetter) -> None:
+        self.producer.send(
+            topics.DEADLETTER, orjson.dumps(letter.to_dict()), letter.source.encode()
+        )

@@ -1,0 +1,83 @@
+"""The bus interface every stage is handed: in-process (embedded) or Kafka (distributed).
+
+Stages never construct a bus; `lookout.cli` does and passes it in. Both implementations keep
+the same guarantees: messages with the same key land in the same partition in send order;
+`send` may block when the outgoing buffer is full but never drops; a consumer's committed
+offset is the next offset it will read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class BusError(Exception):
+    """An infrastructure fault (broker gone, delivery failed): the stage stops and recovers."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPartition:
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int | None = None
+
+    @property
+    def tp(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
+
+
+RebalanceCallback = Callable[[set[TopicPartition]], None]
+
+
+class Producer(Protocol):
+    def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        """Queue one message; blocks while the buffer is full, never drops."""
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Wait until every queued message is acknowledged; raises BusError otherwise."""
+
+    def close(self) -> None: ...
+
+
+class Consumer(Protocol):
+    def poll(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Message]: ...
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Store, per partition, the offset of the next message to read."""
+
+    def committed(self, tp: TopicPartition) -> int | None: ...
+
+    def seek(self, tp: TopicPartition, offset: int) -> None: ...
+
+    def assignment(self) -> set[TopicPartition]: ...
+
+    def close(self) -> None: ...
+
+
+class Bus(Protocol):
+    def ensure_topics(self, names: Iterable[str], partitions: int | None = None) -> None:
+        """Create missing topics with the configured partition count."""
+
+    def producer(self) -> Producer: ...
+
+    def consumer(
+        self,
+        topics: Iterable[str],
+        group_id: str,
+        *,
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
+    ) -> Consumer: ...
+
+    def close(self) -> None: ...
