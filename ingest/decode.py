@@ -18,21 +18,23 @@ import pyais
 from pyais.exceptions import AISBaseException
 
 from ingest.errors import BadPayloadError, DecodeError, ImpossibleValueError
+from ingest.framing import AIS_CHARS, NOT_AIS_CHARS
 from ingest.mmsi import classify
 from ingest.records import AisClass, PositionReport, StaticReport
 
 _B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_AIS_CHARS = bytes(range(48, 88)) + bytes(range(96, 120))  # 6-bit values 0..63 in order
-_TO_B64 = bytes.maketrans(_AIS_CHARS, _B64)
-_NOT_AIS = bytes(sorted(set(range(256)) - set(_AIS_CHARS)))
+_TO_B64 = bytes.maketrans(AIS_CHARS, _B64)
 
 _LAT_NA = 91 * 600_000
 _LON_NA = 181 * 600_000
 
 
-def payload_to_int(payload: bytes) -> tuple[int, int]:
-    """The payload as one unsigned integer and its length in bits (before fill bits)."""
-    if not payload or payload.translate(None, _NOT_AIS) != payload:
+def payload_to_int(payload: bytes, checked: bool = False) -> tuple[int, int]:
+    """The payload as one unsigned integer and its length in bits (before fill bits).
+
+    `checked`: the caller already knows every character is in the AIS alphabet.
+    """
+    if not checked and (not payload or payload.translate(None, NOT_AIS_CHARS) != payload):
         raise BadPayloadError("payload has characters outside the AIS 6-bit alphabet")
     b64 = payload.translate(_TO_B64)
     pad = -len(b64) % 4
@@ -95,7 +97,9 @@ def _heading(raw: int) -> int | None:
     return None if raw > 359 else raw
 
 
-def decode_position_fast(payload: bytes, ts: int, rx_ts: int, source: str) -> PositionReport | None:
+def decode_position_fast(
+    payload: bytes, ts: int, rx_ts: int, source: str, checked: bool = False
+) -> PositionReport | None:
     """Types 1, 2, 3 and 18 without pyais; None when the payload is not one of them.
 
     Written out flat on purpose: this runs for most messages of every feed.
@@ -106,7 +110,7 @@ def decode_position_fast(payload: bytes, ts: int, rx_ts: int, source: str) -> Po
     kind = first - 48 if first < 88 else first - 56
     if kind > 3 and kind != 18:
         return None
-    value = payload_to_int(payload[:28])[0]  # the first 168 bits hold every field used
+    value = payload_to_int(payload[:28], checked)[0]  # the first 168 bits hold every field
     mmsi = (value >> 130) & 0x3FFFFFFF
     if not 0 < mmsi <= 999_999_999:
         raise ImpossibleValueError(f"MMSI {mmsi}")
@@ -144,13 +148,13 @@ def decode_position_fast(payload: bytes, ts: int, rx_ts: int, source: str) -> Po
     if heading is not None and heading > 359:
         heading = None
     mmsi_class, flag = classify(mmsi)
-    return PositionReport(
+    return PositionReport._make((
         mmsi, ts, lat, lon,
         None if sog_raw == 1023 else sog_raw / 10,
         None if cog_raw >= 3600 else cog_raw / 10,
         heading, nav_status, rot, accuracy,
         kind, ais_class, mmsi_class, flag, source, rx_ts,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 class Decoder:
@@ -161,9 +165,15 @@ class Decoder:
         self._max_type24 = max_type24_vessels
 
     def decode(
-        self, sentences: list[bytes], payload: bytes, ts: int, rx_ts: int, source: str
+        self,
+        sentences: list[bytes],
+        payload: bytes,
+        ts: int,
+        rx_ts: int,
+        source: str,
+        checked: bool = False,
     ) -> list[PositionReport | StaticReport]:
-        fast = decode_position_fast(payload, ts, rx_ts, source)
+        fast = decode_position_fast(payload, ts, rx_ts, source, checked)
         if fast is not None:
             return [fast]
         message = _pyais_decode(sentences)

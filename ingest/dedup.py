@@ -21,8 +21,10 @@ class Deduplicator:
         if seen is not None and abs(now_ms - seen) <= self.window_ms:
             return True
         self._seen[payload] = now_ms
-        self._order.append((now_ms, payload))
-        self._expire(now_ms)
+        order = self._order
+        order.append((now_ms, payload))
+        if order[0][0] < now_ms - self.window_ms or len(order) > self.max_entries:
+            self._expire(now_ms)
         return False
 
     def _expire(self, now_ms: int) -> None:

@@ -15,14 +15,14 @@ from typing import Literal, Protocol
 
 from ingest.assemble import Assembler, Orphan, Pending
 from ingest.csv_formats import CsvFormat, detect_csv_header
-from ingest.decode import Decoder, message_type
+from ingest.decode import Decoder, decode_position_fast, message_type
 from ingest.dedup import Deduplicator
 from ingest.errors import (
     IngestError,
     LineTooLongError,
     Reason,
 )
-from ingest.framing import frame, gatehouse_time, is_nmea_like, split_sentence
+from ingest.framing import gatehouse_time, is_nmea_like, parse_line
 from ingest.records import DeadLetter, PositionReport, StaticReport
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class LineStats:
     duplicate_lines: int = 0
     records: int = 0
     deadletter: Counter[str] = field(default_factory=Counter)
-    msg_types: Counter[int] = field(default_factory=Counter)
+    msg_types: Counter[int] = field(default_factory=Counter)  # by the payload's first byte
 
     def summary(self) -> dict[str, object]:
         return {
@@ -60,7 +60,7 @@ class LineStats:
             "records": self.records,
             "deadletter": dict(sorted(self.deadletter.items())),
             "duplicate_lines": self.duplicate_lines,
-            "msg_types": {str(k): v for k, v in sorted(self.msg_types.items())},
+            "msg_types": _by_message_type(self.msg_types),
         }
 
     @property
@@ -69,6 +69,13 @@ class LineStats:
             self.decoded_lines + self.non_ais_lines + self.deadletter_lines + self.blank_lines
         )
         return accounted == self.lines
+
+
+def _by_message_type(first_bytes: Counter[int]) -> dict[str, int]:
+    counts: Counter[int] = Counter()
+    for first, count in first_bytes.items():
+        counts[message_type(bytes((first,)))] += count
+    return {str(kind): counts[kind] for kind in sorted(counts)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +99,10 @@ class Ingestor:
         self._source_ms: dict[str, int] = {}
         self._csv: dict[str, CsvFormat] = {}
         self._last_expiry_ms = 0
+        self._deduplicate = self.settings.deduplicate
+        self._max_line_bytes = self.settings.max_line_bytes
+        # Lines opening with `!` or `\\` go straight to the sentence path unless CSV is read.
+        self._sentences_first = self.settings.input_format != "csv"
 
     # -- entry points -------------------------------------------------------------------
     def push(self, data: bytes, source: str, rx_ms: int, truncated: bool = False) -> None:
@@ -102,9 +113,12 @@ class Ingestor:
             self.stats.blank_lines += 1
             return
         try:
-            if truncated or len(line) > self.settings.max_line_bytes:
-                raise LineTooLongError(f"longer than {self.settings.max_line_bytes} bytes")
-            self._route(line, source, rx_ms)
+            if truncated or len(line) > self._max_line_bytes:
+                raise LineTooLongError(f"longer than {self._max_line_bytes} bytes")
+            if line[0] in _SENTENCE_OPENERS and self._sentences_first:
+                self._sentence(line, source, rx_ms)  # the common case: raw or tag-block NMEA
+            else:
+                self._route(line, source, rx_ms)
         except IngestError as error:
             self._dead([line], error.reason, source, rx_ms, error.detail)
         except Exception as exc:  # a bug must cost one line, never the stage
@@ -120,13 +134,11 @@ class Ingestor:
     # -- routing ------------------------------------------------------------------------
     def _route(self, line: bytes, source: str, rx_ms: int) -> None:
         fmt = self.settings.input_format
-        csv_format = self._csv.get(source) if self._csv else None
-        if csv_format is None and line[0] in _SENTENCE_OPENERS and fmt != "csv":
-            self._sentence(line, source, rx_ms)  # the common case: raw or tag-block NMEA
-            return
+        csv_format = self._csv.get(source)
         if csv_format is not None:
             if is_nmea_like(line) or line[:1] == b"\\":
                 self._csv.pop(source)  # the stream switched back to NMEA
+                self._sentences_first = not self._csv
             else:
                 self._csv_row(csv_format, line, source, rx_ms)
                 return
@@ -134,6 +146,7 @@ class Ingestor:
             header = detect_csv_header(line)
             if header is not None:
                 self._csv[source] = header
+                self._sentences_first = False
                 self.stats.non_ais_lines += 1
                 return
         if fmt == "csv":
@@ -157,7 +170,7 @@ class Ingestor:
         raise IngestError("neither an NMEA sentence nor a CSV row")
 
     def _sentence(self, line: bytes, source: str, rx_ms: int) -> None:
-        framed = frame(line)
+        framed, sentence = parse_line(line)
         ts = framed.time_ms
         if ts is None:
             # A line without a time of its own (a later part, a gap in a logger's stamps)
@@ -167,7 +180,6 @@ class Ingestor:
             self._source_ms[source] = ts
         if ts - self._last_expiry_ms >= 1000 and len(self._assembler):
             self._expire(ts)
-        sentence = split_sentence(framed.sentence)
         if sentence.total == 1:
             self._message([framed.sentence], sentence.payload, [line], ts, source, rx_ms)
             return
@@ -195,12 +207,20 @@ class Ingestor:
         rx_ms: int,
     ) -> None:
         stats = self.stats
-        if self.settings.deduplicate and self._dedup.is_duplicate(payload, ts):
+        if self._deduplicate and self._dedup.is_duplicate(payload, ts):
             stats.decoded_lines += len(lines)
             stats.duplicate_lines += len(lines)
             return
         try:
-            reports = self._decoder.decode(sentences, payload, ts, rx_ms, source)
+            # checked: split_sentence and the line regex both vetted the payload alphabet
+            fast = decode_position_fast(payload, ts, rx_ms, source, True)
+            if fast is not None:
+                stats.decoded_lines += len(lines)
+                stats.records += 1
+                stats.msg_types[payload[0]] += 1
+                self.sink.record(fast)
+                return
+            reports = self._decoder.decode(sentences, payload, ts, rx_ms, source, checked=True)
         except IngestError as error:
             self._dead(lines, error.reason, source, rx_ms, error.detail)
             return
@@ -210,7 +230,7 @@ class Ingestor:
             self._dead(lines, Reason.INTERNAL_ERROR, source, rx_ms, detail)
             return
         stats.decoded_lines += len(lines)
-        stats.msg_types[message_type(payload)] += 1
+        stats.msg_types[payload[0]] += 1
         stats.records += len(reports)
         for report in reports:
             self.sink.record(report)

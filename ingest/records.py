@@ -207,19 +207,23 @@ def from_json(data: bytes | str) -> PositionReport | StaticReport | DeadLetter:
     raise ValueError(f"unknown record kind {kind!r}")
 
 
-_iso_second_cache: dict[int, str] = {}
+_iso_cache: dict[int, str] = {}
 
 
 def iso_ms(epoch_ms: int) -> str:
-    """Epoch milliseconds to `2024-05-01T12:00:00.123Z`; the second's prefix is cached."""
-    seconds, millis = divmod(epoch_ms, 1000)
-    prefix = _iso_second_cache.get(seconds)
-    if prefix is None:
-        if len(_iso_second_cache) > 4096:
-            _iso_second_cache.clear()
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-        _iso_second_cache[seconds] = prefix
-    return f"{prefix}.{millis:03d}Z"
+    """Epoch milliseconds to `2024-05-01T12:00:00.123Z`.
+
+    Consecutive records mostly share their times (a receiver's second, a file chunk's
+    receive time), so recent results are cached.
+    """
+    text = _iso_cache.get(epoch_ms)
+    if text is None:
+        if len(_iso_cache) > 4096:
+            _iso_cache.clear()
+        seconds, millis = divmod(epoch_ms, 1000)
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+        _iso_cache[epoch_ms] = text
+    return text
 
 
 def parse_iso_ms(text: str) -> int:

@@ -24,6 +24,20 @@ def open_sources(urls: Iterable[str], max_line_bytes: int, reconnect_max_s: floa
     ]
 
 
+def ingest_paths(paths: Iterable[str], ingestor: Ingestor) -> list[tuple[str, OSError]]:
+    """Push every line of recorded files through `ingestor`; returns the unreadable ones."""
+    unreadable: list[tuple[str, OSError]] = []
+    push = ingestor.push
+    for path in paths:
+        try:
+            for raw in open_source(path, max_line_bytes=ingestor.settings.max_line_bytes).lines():
+                push(raw.data, raw.source, raw.rx_ms, raw.truncated)
+        except OSError as exc:
+            unreadable.append((path, exc))
+    ingestor.flush()
+    return unreadable
+
+
 def run_ingest(
     urls: list[str],
     bus: Bus,

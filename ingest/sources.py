@@ -25,7 +25,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Final, Protocol
+from typing import BinaryIO, Final, NamedTuple, Protocol
 from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger(__name__)
@@ -44,12 +44,16 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class RawLine:
+class RawLine(NamedTuple):
+    """One line as it arrived (a NamedTuple: a frozen dataclass costs 0.4 us per line)."""
+
     data: bytes  # one line without its terminator (\n, \r\n or \r)
     source: str  # the source name, e.g. "tcp://10.0.0.1:4001", "file:///x.nmea", "stdin"
     rx_ms: int  # wall-clock receive time, epoch milliseconds
     truncated: bool = False  # the line exceeded max_line_bytes: data is its beginning only
+
+
+_raw_line = RawLine._make
 
 
 class Source(Protocol):
@@ -128,12 +132,12 @@ class LineFramer:
         if lines and max(map(len, lines)) > limit:
             for line in lines:
                 if len(line) > limit:
-                    yield RawLine(line[:limit], source, rx_ms, True)
+                    yield _raw_line((line[:limit], source, rx_ms, True))
                 else:
-                    yield RawLine(line, source, rx_ms)
+                    yield _raw_line((line, source, rx_ms, False))
         else:
             for line in lines:
-                yield RawLine(line, source, rx_ms)
+                yield _raw_line((line, source, rx_ms, False))
 
 
 class FileSource:

@@ -13,7 +13,7 @@ import typer
 from config import load_settings
 from ingest.pipeline import Ingestor, IngestSettings, InputFormat
 from ingest.records import DeadLetter, PositionReport, StaticReport
-from ingest.sources import open_source
+from ingest.service import ingest_paths
 
 app = typer.Typer(
     help="Lookout: maritime domain awareness from AIS.",
@@ -68,17 +68,9 @@ def decode(
     out = sys.stdout.buffer
     dead_stream: BinaryIO = deadletters.open("wb") if deadletters else sys.stderr.buffer
     ingestor = Ingestor(JsonLinesSink(out, dead_stream), settings)
-    unreadable = 0
-    for path in paths:
-        try:
-            source = open_source(path, max_line_bytes=settings.max_line_bytes)
-            push = ingestor.push
-            for raw in source.lines():
-                push(raw.data, raw.source, raw.rx_ms, raw.truncated)
-        except OSError as exc:
-            unreadable += 1
-            typer.echo(f"lookout decode: cannot read {path}: {exc}", err=True)
-    ingestor.flush()
+    unreadable = ingest_paths(paths, ingestor)
+    for path, error in unreadable:
+        typer.echo(f"lookout decode: cannot read {path}: {error}", err=True)
     out.flush()
     dead_stream.flush()
     sys.stderr.write(orjson.dumps(ingestor.stats.summary()).decode() + "\n")

