@@ -1,8 +1,9 @@
 """Assemble multipart AIS messages, per source, station and channel, with a timeout.
 
 pyais keeps unfinished fragments forever; here a message whose parts do not all arrive within
-`timeout_ms` (of line time) is given up, and every line it held is handed back so the caller
-can dead-letter it. A later part whose earlier parts never came is an orphan at once.
+`timeout_ms` of wall-clock time, or within `max_gap_lines` further lines, is given up, and every
+line it held is handed back so the caller can dead-letter it. A later part whose earlier parts
+never came is an orphan at once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Pending:
     count: int
     first_ms: int  # line time of the first part
     rx_ms: int  # wall-clock receive time of the first part
+    line_no: int  # the ingest line counter at the first part
     lines: list[bytes] = field(default_factory=list)
     sentences: list[bytes] = field(default_factory=list)
     payloads: list[bytes] = field(default_factory=list)
@@ -42,9 +44,12 @@ class Orphan(Exception):
 
 
 class Assembler:
-    def __init__(self, timeout_ms: int = 10_000, max_pending: int = 10_000) -> None:
+    def __init__(
+        self, timeout_ms: int = 10_000, max_pending: int = 10_000, max_gap_lines: int = 1000
+    ) -> None:
         self.timeout_ms = timeout_ms
         self.max_pending = max_pending
+        self.max_gap_lines = max_gap_lines
         self._pending: dict[AssemblyKey, Pending] = {}
 
     def add(
@@ -57,6 +62,7 @@ class Assembler:
         line: bytes,
         now_ms: int,
         rx_ms: int,
+        line_no: int,
     ) -> tuple[Complete | None, list[Pending]]:
         """Add one part. Returns the completed message, if any, and the messages given up."""
         # A tag-block group names the message on its own; later parts often omit `s:`.
@@ -69,7 +75,7 @@ class Assembler:
         if sentence.number == 1:
             if current is not None:
                 abandoned.append(self._pending.pop(key))
-            current = Pending(key, sentence.total, now_ms, rx_ms)
+            current = Pending(key, sentence.total, now_ms, rx_ms, line_no)
             self._pending[key] = current
             if len(self._pending) > self.max_pending:
                 oldest = next(iter(self._pending))
@@ -86,10 +92,16 @@ class Assembler:
             return Complete(current.sentences, payload, current.lines, current.first_ms), abandoned
         return None, abandoned
 
-    def expire(self, now_ms: int) -> list[Pending]:
-        """Give up the messages whose first part is older than the timeout."""
-        limit = now_ms - self.timeout_ms
-        stale = [p for p in self._pending.values() if p.first_ms < limit]
+    def expire(self, rx_ms: int, line_no: int) -> list[Pending]:
+        """Give up the messages whose first part came more than the timeout ago (wall clock)
+        or more than `max_gap_lines` lines ago.
+
+        Not by the lines' own times: satellite feeds deliver `c:` times out of order, and a
+        recorded file replays in a second what took hours.
+        """
+        rx_limit = rx_ms - self.timeout_ms
+        line_limit = line_no - self.max_gap_lines
+        stale = [p for p in self._pending.values() if p.rx_ms < rx_limit or p.line_no < line_limit]
         for pending in stale:
             del self._pending[pending.key]
         return stale

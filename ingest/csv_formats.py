@@ -10,12 +10,13 @@ that vessel since the last row.
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ingest.decode import check_lat_lon, check_mmsi
-from ingest.errors import BadCsvRowError
+from ingest.errors import BadCsvRowError, ImpossibleValueError
 from ingest.mmsi import classify
 from ingest.records import AisClass, PositionReport, StaticReport
 
@@ -73,7 +74,21 @@ def _float(value: str) -> float | None:
     value = value.strip()
     if not value or value.lower() in ("unknown", "nan", "none"):
         return None
-    return float(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"not a finite number: {value!r}")
+    return number
+
+
+def _coordinate(value: str, not_available: float) -> float | None:
+    """Exports keep AIS's "not available" markers (latitude 91, longitude 181)."""
+    text = value.strip()
+    if not text or text.lower() in ("unknown", "nan", "none"):
+        return None
+    number = float(text)  # not a number at all: a bad row
+    if not math.isfinite(number):
+        raise ImpossibleValueError(f"coordinate {text!r}")
+    return None if number == not_available else number
 
 
 def _int(value: str) -> int | None:
@@ -145,7 +160,7 @@ class CsvFormat:
             if len(fields) < len(self.columns) - 4:
                 raise BadCsvRowError(f"{len(fields)} columns, header has {len(self.columns)}")
             row = self.read(self, fields)
-        except (ValueError, UnicodeDecodeError, StopIteration) as exc:
+        except (ValueError, OverflowError, UnicodeDecodeError, StopIteration, csv.Error) as exc:
             raise BadCsvRowError(f"{type(exc).__name__}: {exc}") from exc
         check_mmsi(row.mmsi)
         check_lat_lon(row.lat, row.lon)
@@ -188,8 +203,8 @@ def _read_marinecadastre(fmt: CsvFormat, row: list[str]) -> _Row:
     return _Row(
         mmsi=int(c(row, "mmsi")),
         ts=_time_ms(c(row, "basedatetime"), ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")),
-        lat=_float(c(row, "lat")),
-        lon=_float(c(row, "lon")),
+        lat=_coordinate(c(row, "lat"), 91.0),
+        lon=_coordinate(c(row, "lon"), 181.0),
         sog=None if sog is None or sog >= 102.3 or sog < 0 else sog,
         cog=None if cog is None or cog >= 360 or cog < 0 else cog,
         heading=None if heading is None or heading > 359 or heading < 0 else heading,
@@ -221,8 +236,8 @@ def _read_dma(fmt: CsvFormat, row: list[str]) -> _Row:
     return _Row(
         mmsi=int(c(row, "mmsi")),
         ts=_time_ms(c(row, "timestamp"), ("%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S")),
-        lat=_float(c(row, "latitude")),
-        lon=_float(c(row, "longitude")),
+        lat=_coordinate(c(row, "latitude"), 91.0),
+        lon=_coordinate(c(row, "longitude"), 181.0),
         sog=None if sog is None or sog >= 102.3 or sog < 0 else sog,
         cog=None if cog is None or cog >= 360 or cog < 0 else cog,
         heading=None if heading is None or heading > 359 or heading < 0 else heading,

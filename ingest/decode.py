@@ -177,7 +177,12 @@ class Decoder:
         if fast is not None:
             return [fast]
         message = _pyais_decode(sentences)
-        return self._normalise(message, ts, rx_ts, source)
+        try:
+            return self._normalise(message, ts, rx_ts, source)
+        except (TypeError, ValueError, AttributeError) as exc:
+            # pyais leaves the fields a short payload lacks as None
+            kind = getattr(message, "msg_type", "?")
+            raise DecodeError(f"type {kind}: missing or invalid fields ({exc})") from exc
 
     def _normalise(
         self, msg: Any, ts: int, rx_ts: int, source: str

@@ -77,7 +77,11 @@ def iso_ms(value: bytes) -> int | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return round(parsed.timestamp() * 1000)
+    try:
+        seconds = parsed.timestamp()
+    except (OverflowError, ValueError):
+        return None
+    return round(seconds * 1000) if _MIN_EPOCH_S <= seconds <= _MAX_EPOCH_S else None
 
 
 def frame(line: bytes) -> Frame:
@@ -160,19 +164,21 @@ def _hex_or_minus(digits: bytes) -> int:
 
 
 def _leading_time(prefix: bytes) -> int | None:
-    token = prefix.strip(b" \t,;|").split()[0] if prefix.strip(b" \t,;|") else b""
-    if not token:
+    """`1426032000.123 `, `2015-03-11T00:00:00Z,` or a logger's `[2024-07-19 08:45:27.141] `."""
+    text = prefix.strip(b" \t,;|[]")
+    if not text:
         return None
-    found = epoch_ms(token)
+    found = epoch_ms(text.split()[0])
     if found is not None:
         return found
-    match = _ISO_PREFIX.match(prefix.strip())
+    match = _ISO_PREFIX.match(text)
     return iso_ms(match.group(1)) if match else None
 
 
 def _trailing_time(trailer: bytes) -> int | None:
-    """Satellite and logger formats append fields after the checksum; take the last time."""
-    for field in reversed(trailer.replace(b"\t", b",").replace(b" ", b",").split(b",")):
+    """Satellite and logger formats append fields after the checksum; the first time there is
+    the receive time (exactEarth adds a later processing time after it)."""
+    for field in trailer.replace(b"\t", b",").replace(b" ", b",").split(b","):
         if len(field) >= 10:
             found = epoch_ms(field)
             if found is None and field[:2] in (b"19", b"20"):

@@ -96,9 +96,8 @@ class Ingestor:
         self._dedup = Deduplicator(self.settings.dedup_window_ms)
         self._decoder = Decoder()
         self._gatehouse_ms: dict[str, int] = {}
-        self._source_ms: dict[str, int] = {}
         self._csv: dict[str, CsvFormat] = {}
-        self._last_expiry_ms = 0
+        self._last_expiry_line = 0
         self._deduplicate = self.settings.deduplicate
         self._max_line_bytes = self.settings.max_line_bytes
         # Lines opening with `!` or `\\` go straight to the sentence path unless CSV is read.
@@ -173,19 +172,27 @@ class Ingestor:
         framed, sentence = parse_line(line)
         ts = framed.time_ms
         if ts is None:
-            # A line without a time of its own (a later part, a gap in a logger's stamps)
-            # takes its source's latest stated time; a source that states none, the wall clock.
-            ts = self._gatehouse_ms.pop(source, None) or self._source_ms.get(source, rx_ms)
-        else:
-            self._source_ms[source] = ts
-        if ts - self._last_expiry_ms >= 1000 and len(self._assembler):
-            self._expire(ts)
+            # A `$PGHP` header times the message after it (every part of a multipart);
+            # without one, the wall clock. A later part takes its first part's time anyway.
+            ts = self._gatehouse_ms.get(source, rx_ms) if self._gatehouse_ms else rx_ms
+            if sentence.number == sentence.total and self._gatehouse_ms:
+                self._gatehouse_ms.pop(source, None)  # the header's message is complete
+        if self.stats.lines - self._last_expiry_line >= 256 and len(self._assembler):
+            self._expire(rx_ms)
         if sentence.total == 1:
             self._message([framed.sentence], sentence.payload, [line], ts, source, rx_ms)
             return
         try:
             complete, abandoned = self._assembler.add(
-                source, framed.station, framed.group, sentence, framed.sentence, line, ts, rx_ms
+                source,
+                framed.station,
+                framed.group,
+                sentence,
+                framed.sentence,
+                line,
+                ts,
+                rx_ms,
+                self.stats.lines,
             )
         except Orphan as orphan:
             self._dead([line], Reason.ORPHAN_FRAGMENT, source, rx_ms, str(orphan))
@@ -243,9 +250,9 @@ class Ingestor:
             self.sink.record(report)
 
     # -- dead letters -------------------------------------------------------------------
-    def _expire(self, now_ms: int) -> None:
-        self._last_expiry_ms = now_ms
-        for pending in self._assembler.expire(now_ms):
+    def _expire(self, rx_ms: int) -> None:
+        self._last_expiry_line = self.stats.lines
+        for pending in self._assembler.expire(rx_ms, self.stats.lines):
             self._abandon(pending, Reason.INCOMPLETE_MULTIPART)
 
     def _abandon(self, pending: Pending, reason: Reason) -> None:

@@ -38,6 +38,7 @@ class _Partition:
 @dataclass
 class _Group:
     members: list[MemoryConsumer] = field(default_factory=list)
+    topics: set[str] = field(default_factory=set)  # ever subscribed: its offsets hold messages
     committed: dict[TopicPartition, int] = field(default_factory=dict)
     generation: int = 0
 
@@ -113,6 +114,7 @@ class MemoryBus:
         with self._lock:
             group = self._groups.setdefault(group_id, _Group())
             group.members.append(consumer)
+            group.topics.update(topic_list)
             group.generation += 1
         return consumer
 
@@ -148,8 +150,8 @@ class MemoryBus:
             return self._groups[group_id].committed.get(tp)
 
     def _release(self, tp: TopicPartition) -> None:
-        """Drop messages that every group subscribed to the topic has committed past."""
-        readers = [g for g in self._groups.values() if any(tp.topic in m.topics for m in g.members)]
+        """Drop messages that every group ever subscribed to the topic has committed past."""
+        readers = [g for g in self._groups.values() if tp.topic in g.topics]
         if not readers:
             return
         low = min(g.committed.get(tp, 0) for g in readers)
