@@ -197,6 +197,7 @@ class CsvFormat:
 def _read_marinecadastre(fmt: CsvFormat, row: list[str]) -> _Row:
     c = fmt.col
     length = _int(c(row, "length"))
+    width = _int(c(row, "width"))
     heading = _int(c(row, "heading"))
     sog = _float(c(row, "sog"))
     cog = _float(c(row, "cog"))
@@ -216,10 +217,12 @@ def _read_marinecadastre(fmt: CsvFormat, row: list[str]) -> _Row:
             _text(c(row, "callsign")),
             _text(c(row, "vesselname")),
             _int(c(row, "vesseltype")) or None,
-            length,  # MarineCadastre gives length and width, not the four distances
-            None,
-            _int(c(row, "width")),
-            None,
+            # MarineCadastre gives length and width, not the reference point: keep the sums
+            # (length = to_bow + to_stern, width = to_port + to_starboard) right.
+            length,
+            0 if length is not None else None,
+            width,
+            0 if width is not None else None,
             _float(c(row, "draft")) or None,
             None,
         ),

@@ -17,15 +17,17 @@ class Deduplicator:
         self._order: deque[tuple[int, bytes]] = deque()
 
     def is_duplicate(self, payload: bytes, now_ms: int) -> bool:
+        """Whether this payload was remembered within the window."""
         seen = self._seen.get(payload)
-        if seen is not None and abs(now_ms - seen) <= self.window_ms:
-            return True
+        return seen is not None and abs(now_ms - seen) <= self.window_ms
+
+    def remember(self, payload: bytes, now_ms: int) -> None:
+        """Called once the payload became records: a bad message is never a duplicate."""
         self._seen[payload] = now_ms
         order = self._order
         order.append((now_ms, payload))
         if order[0][0] < now_ms - self.window_ms or len(order) > self.max_entries:
             self._expire(now_ms)
-        return False
 
     def _expire(self, now_ms: int) -> None:
         order, seen = self._order, self._seen

@@ -114,8 +114,8 @@ def _sentence_start(line: bytes) -> int:
         return 0
     for marker in (b"VDM,", b"VDO,"):
         at = line.find(marker)
-        while at >= 3:
-            if line[at - 3] in b"!$":
+        while at >= 0:
+            if at >= 3 and line[at - 3] in b"!$":
                 return at - 3
             at = line.find(marker, at + 1)
     return -1
@@ -148,7 +148,7 @@ def tag_fields(block: bytes) -> tuple[int | None, bytes | None, bytes | None]:
         if key == b"c:":
             time_ms = epoch_ms(field[2:])
         elif key == b"g:" or key == b"G:":
-            group = field.rsplit(b"-", 1)[-1]
+            group = field.rsplit(b"-", 1)[-1] or None
         elif key == b"s:":
             station = field[2:]
     return time_ms, group, station

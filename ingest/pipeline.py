@@ -222,6 +222,8 @@ class Ingestor:
             # checked: split_sentence and the line regex both vetted the payload alphabet
             fast = decode_position_fast(payload, ts, rx_ms, source, True)
             if fast is not None:
+                if self._deduplicate:
+                    self._dedup.remember(payload, ts)
                 stats.decoded_lines += len(lines)
                 stats.records += 1
                 stats.msg_types[payload[0]] += 1
@@ -236,6 +238,8 @@ class Ingestor:
             detail = f"{type(exc).__name__}: {exc}"
             self._dead(lines, Reason.INTERNAL_ERROR, source, rx_ms, detail)
             return
+        if self._deduplicate:
+            self._dedup.remember(payload, ts)
         stats.decoded_lines += len(lines)
         stats.msg_types[payload[0]] += 1
         stats.records += len(reports)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 import orjson
@@ -226,9 +227,16 @@ def iso_ms(epoch_ms: int) -> str:
     return text
 
 
-def parse_iso_ms(text: str) -> int:
-    """Inverse of `iso_ms`; accepts any ISO 8601 form with an offset or `Z`."""
-    from datetime import datetime
+_parsed_cache: dict[str, int] = {}
 
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return round(parsed.timestamp() * 1000)
+
+def parse_iso_ms(text: str) -> int:
+    """Inverse of `iso_ms`; accepts any ISO 8601 form with an offset or `Z` (cached too)."""
+    known = _parsed_cache.get(text)
+    if known is None:
+        if len(_parsed_cache) > 4096:
+            _parsed_cache.clear()
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        known = round(parsed.timestamp() * 1000)
+        _parsed_cache[text] = known
+    return known
