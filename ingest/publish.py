@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import orjson
-
 from ingest.records import DeadLetter, PositionReport, StaticReport
 from lookout.bus import topics
 from lookout.bus.base import Producer
@@ -18,12 +16,8 @@ class BusSink:
         self.published = 0
 
     def record(self, report: PositionReport | StaticReport) -> None:
-        self.producer.send(
-            topics.DECODED, orjson.dumps(report.to_dict()), str(report.mmsi).encode()
-        )
+        self.producer.send_record(topics.DECODED, report, str(report.mmsi).encode())
         self.published += 1
 
     def deadletter(self, letter: DeadLetter) -> None:
-        self.producer.send(
-            topics.DEADLETTER, orjson.dumps(letter.to_dict()), letter.source.encode()
-        )
+        self.producer.send_record(topics.DEADLETTER, letter, letter.source.encode())

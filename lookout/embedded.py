@@ -16,8 +16,10 @@ import orjson
 
 from config import Settings
 from ingest.pipeline import IngestSettings
+from ingest.records import DeadLetter, from_json
 from ingest.service import run_ingest
 from lookout.bus import topics
+from lookout.bus.base import payload
 from lookout.bus.memory import MemoryBus
 
 log = logging.getLogger(__name__)
@@ -39,10 +41,10 @@ def run_embedded(settings: Settings, sources: list[str], ingest_settings: Ingest
     stats = run_ingest(urls, bus, ingest_settings, settings.ingest.reconnect_max_s)
     while batch := counter.poll(timeout_s=0.1, max_records=10_000):
         for message in batch:
-            record = orjson.loads(message.value)
-            kinds[record["kind"]] += 1
-            if "mmsi" in record:
-                vessels.add(record["mmsi"])
+            record = payload(message, from_json)
+            kinds[record.kind] += 1
+            if not isinstance(record, DeadLetter):
+                vessels.add(record.mmsi)
         counter.commit({m.tp: m.offset + 1 for m in batch})
     report = {"sources": urls, "ingest": stats.summary(), "bus": dict(kinds),
               "vessels": len(vessels)}  # fmt: skip

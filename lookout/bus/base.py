@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
+
+import orjson
 
 
 class BusError(Exception):
@@ -30,8 +32,9 @@ class Message(NamedTuple):
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes  # b"" when the in-process bus carried `record` itself: see `payload()`
     timestamp_ms: int | None = None
+    record: Any = None
 
     @property
     def tp(self) -> TopicPartition:
@@ -40,10 +43,33 @@ class Message(NamedTuple):
 
 RebalanceCallback = Callable[[set[TopicPartition]], None]
 
+R = TypeVar("R")
+
+
+class Serializable(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def payload(message: Message, parse: Callable[[bytes], R]) -> R:
+    """The message's record: the object itself on the in-process bus, else parsed bytes."""
+    record = message.record
+    return record if record is not None else parse(message.value)
+
+
+def message_bytes(message: Message) -> bytes:
+    """The message as it would travel on Kafka."""
+    if message.record is not None and not message.value:
+        return orjson.dumps(message.record.to_dict())
+    return message.value
+
 
 class Producer(Protocol):
     def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         """Queue one message; blocks while the buffer is full, never drops."""
+
+    def send_record(self, topic: str, record: Serializable, key: bytes | None = None) -> None:
+        """Send a record: serialised to JSON on Kafka; the frozen object itself in process,
+        where serialising and parsing again would cost more than the stage's own work."""
 
     def flush(self, timeout_s: float | None = None) -> None:
         """Wait until every queued message is acknowledged; raises BusError otherwise."""

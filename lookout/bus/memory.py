@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from kafka.partitioner.default import murmur2
 
@@ -21,6 +22,7 @@ from lookout.bus.base import (
     BusError,
     Message,
     RebalanceCallback,
+    Serializable,
     TopicPartition,
 )
 
@@ -82,7 +84,7 @@ class MemoryBus:
     def producer(self) -> MemoryProducer:
         return MemoryProducer(self)
 
-    def _append(self, topic: str, value: bytes, key: bytes | None) -> None:
+    def _append(self, topic: str, value: bytes, key: bytes | None, record: Any = None) -> None:
         if topic not in self._topics:
             self.ensure_topics([topic])
         with self._lock:
@@ -94,7 +96,9 @@ class MemoryBus:
             part = partitions[index]
             offset = part.base + len(part.messages)
             part.messages.append(
-                Message._make((topic, index, offset, key, value, time.time_ns() // 1_000_000))
+                Message._make(
+                    (topic, index, offset, key, value, time.time_ns() // 1_000_000, record)
+                )
             )
             if self._lock._waiters:  # type: ignore[attr-defined]  # skip the wake-up call
                 self._lock.notify_all()
@@ -178,6 +182,9 @@ class MemoryProducer:
 
     def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         self._bus._append(topic, value, key)
+
+    def send_record(self, topic: str, record: Serializable, key: bytes | None = None) -> None:
+        self._bus._append(topic, b"", key, record)
 
     def flush(self, timeout_s: float | None = None) -> None:
         return None
