@@ -46,12 +46,17 @@ class ApiConfig(_Frozen):
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
 
 
+class DatabaseConfig(_Frozen):
+    url: str = "sqlite:///lookout.db"
+
+
 class Settings(_Frozen):
     config_dir: Path
     ingest: IngestConfig = IngestConfig()
     kafka: KafkaConfig = KafkaConfig()
     embedded: EmbeddedConfig = EmbeddedConfig()
     api: ApiConfig = ApiConfig()
+    database: DatabaseConfig = DatabaseConfig()
 
 
 def default_config_dir() -> Path:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import orjson
 import typer
 
-from config import load_settings
+from config import Settings, load_settings
 from ingest.pipeline import Ingestor, IngestSettings, InputFormat
 from ingest.records import DeadLetter, PositionReport, StaticReport
 from ingest.service import ingest_paths
+
+if TYPE_CHECKING:
+    from lookout.bus.kafka import KafkaBus
 
 app = typer.Typer(
     help="Lookout: maritime domain awareness from AIS.",
@@ -34,6 +37,18 @@ def _ingest_settings(config_dir: Path | None, input_format: str | None = None) -
         dedup_window_ms=int(cfg.dedup_window_s * 1000),
         max_line_bytes=cfg.max_line_bytes,
         input_format=fmt,
+    )
+
+
+def _kafka_bus(bootstrap: str | None, settings: Settings) -> KafkaBus:
+    from lookout.bus.kafka import KafkaBus
+
+    return KafkaBus(
+        bootstrap or settings.kafka.bootstrap,
+        partitions=settings.kafka.partitions,
+        compression=settings.kafka.compression,
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
     )
 
 
@@ -88,19 +103,67 @@ def ingest(
 ) -> None:
     """Run the ingest service: feeds in, records on `ais.decoded`, dead letters out."""
     from ingest.service import run_ingest
-    from lookout.bus.kafka import KafkaBus
 
     settings = load_settings(config)
     urls = list(source or settings.ingest.sources)
     if not urls:
         raise typer.BadParameter("no --source given and none configured")
-    bus = KafkaBus(
-        kafka or settings.kafka.bootstrap,
-        partitions=settings.kafka.partitions,
-        compression=settings.kafka.compression,
-    )
-    stats = run_ingest(urls, bus, _ingest_settings(config), settings.ingest.reconnect_max_s)
+    bus = _kafka_bus(kafka, settings)
+    try:
+        stats = run_ingest(urls, bus, _ingest_settings(config), settings.ingest.reconnect_max_s)
+    finally:
+        bus.close()
     sys.stderr.write(orjson.dumps(stats.summary()).decode() + "\n")
+
+
+@app.command()
+def process(
+    paths: Annotated[list[str], typer.Argument(help="Recorded files (plain or gzip)")],
+    out: Annotated[Path, typer.Option(help="Output folder")],
+    config: ConfigDir = None,
+) -> None:
+    """Batch: the pipeline over recorded data; writes tracks.geojson and summary.json."""
+    from lookout.batch import process as run_batch
+    from lookout.batch import terminal_progress
+
+    settings = load_settings(config)
+    with terminal_progress() as progress:
+        summary = run_batch(
+            paths,
+            out,
+            _ingest_settings(config),
+            partitions=settings.embedded.partitions,
+            progress=progress,
+        )
+    sys.stderr.write(orjson.dumps(summary).decode() + "\n")
+    if summary["unreadable"]:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def tracks(
+    kafka: Annotated[str | None, typer.Option(help="Kafka bootstrap HOST:PORT")] = None,
+    db: Annotated[str | None, typer.Option(help="Database URL (PostgreSQL in production)")] = None,
+    config: ConfigDir = None,
+) -> None:
+    """Run the tracks service: a member of the `tracks` consumer group."""
+    import signal
+    import threading
+
+    from lookout.db import make_engine, migrate
+    from tracks.service import TrackStage
+    from tracks.sql_store import SqlTrackStore
+
+    settings = load_settings(config)
+    url = db or settings.database.url
+    migrate(url)
+    bus = _kafka_bus(kafka, settings)
+    stage = TrackStage(bus, SqlTrackStore(make_engine(url)))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stage.run(stop)
+    bus.close()
 
 
 @app.command()

@@ -86,19 +86,33 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-@pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+def _start_broker(log_dir: Path) -> Broker:
     binary = _tansu_binary()
     port = _free_port()
     url = f"tcp://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    log = log_dir / "tansu.log"
     command = [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url]
     command += ["--storage-engine", "memory://tansu/"]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     _wait_until_listening(process, port, log)
-    yield Broker(f"127.0.0.1:{port}", process)
-    _stop(process)
+    return Broker(f"127.0.0.1:{port}", process)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    broker = _start_broker(tmp_path_factory.mktemp("tansu"))
+    yield broker
+    _stop(broker.process)
+
+
+@pytest.fixture
+def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A broker of the test's own: for tests that run the `lookout` services, whose topic
+    names are fixed (DESIGN.md), or that freeze the broker under other tests' feet."""
+    broker = _start_broker(tmp_path_factory.mktemp("tansu-own"))
+    yield broker
+    _stop(broker.process)
 
 
 @pytest.fixture

@@ -67,7 +67,8 @@ class TrackPoint(NamedTuple):
 
     @property
     def on_track(self) -> bool:
-        return LATE not in self.flags and IMPOSSIBLE not in self.flags
+        """Joined to the vessel's track (late, impossible and position-less reports are not)."""
+        return self.segment_id > 0
 
     def to_dict(self) -> dict[str, Any]:
         static = self.static

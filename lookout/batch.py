@@ -1,0 +1,161 @@
+"""`lookout process`: the pipeline over recorded data, in one process, streaming.
+
+The same stages as the live system, over the in-process bus, driven in turn from one thread:
+ingest pushes a slice of lines, then every downstream stage drains what it was given. Memory
+stays bounded by the number of vessels, not by the size of the files: the bus releases what
+every stage has committed, and track output is written as segments close.
+Files are taken in event-time order of their first timestamped line.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ingest.errors import IngestError
+from ingest.framing import parse_line
+from ingest.pipeline import Ingestor, IngestSettings
+from ingest.publish import BusSink
+from ingest.sources import open_source
+from lookout.bus import topics
+from lookout.bus.base import payload
+from lookout.bus.memory import MemoryBus
+from tracks.geojson import GeoJsonTrackWriter
+from tracks.hygiene import TrackSettings
+from tracks.memory_store import MemoryTrackStore
+from tracks.records import TrackPoint
+from tracks.service import ServiceSettings, TrackStage
+
+SLICE_LINES = 5000
+BATCH_SERVICE = ServiceSettings(
+    group="tracks", save_interval_s=3600.0, save_every_messages=50_000, keep_history=False
+)
+
+
+def first_event_time(path: str, probe_lines: int = 200) -> int:
+    """The first time a file states (tag block, timestamp); files without one sort last."""
+    try:
+        for number, raw in enumerate(open_source(path).lines()):
+            if number >= probe_lines:
+                break
+            try:
+                stamp = parse_line(raw.data.strip())[0].time_ms
+            except IngestError:
+                continue
+            if stamp is not None:
+                return stamp
+    except OSError:
+        pass
+    return sys.maxsize
+
+
+def _parse_point(value: bytes) -> TrackPoint:
+    return TrackPoint.from_dict(orjson.loads(value))
+
+
+class _PointCollector:
+    """Reads `tracks.points` for the outputs: GeoJSON segments and counts."""
+
+    def __init__(self, bus: MemoryBus, writer: GeoJsonTrackWriter) -> None:
+        self._consumer = bus.consumer([topics.POINTS], "process-output")
+        self._writer = writer
+        self.points = 0
+        self.on_track = 0
+        self.flags: dict[str, int] = {}
+        self.vessels: set[int] = set()
+
+    def drain(self) -> None:
+        while batch := self._consumer.poll(0.0, 10_000):
+            for message in batch:
+                point = payload(message, _parse_point)
+                self.points += 1
+                self.vessels.add(point.mmsi)
+                for flag in point.flags:
+                    self.flags[flag] = self.flags.get(flag, 0) + 1
+                if point.on_track:
+                    self.on_track += 1
+                self._writer.add(point)
+            self._consumer.commit({m.tp: m.offset + 1 for m in batch})
+
+
+def process(
+    paths: list[str],
+    out_dir: Path,
+    ingest_settings: IngestSettings,
+    track_settings: TrackSettings | None = None,
+    partitions: int = 4,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Run ingest and tracks over `paths`; write tracks.geojson and summary.json to `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    bus = MemoryBus(default_partitions=partitions)
+    bus.ensure_topics(topics.ALL)
+    ingestor = Ingestor(BusSink(bus.producer()), ingest_settings)
+    stage = TrackStage(bus, MemoryTrackStore(), track_settings, BATCH_SERVICE)
+    writer = GeoJsonTrackWriter(out_dir / "tracks.geojson")
+    collector = _PointCollector(bus, writer)
+    dead = bus.consumer([topics.DEADLETTER], "process-deadletters")
+    unreadable: list[str] = []
+
+    def downstream() -> None:
+        stage.drain()
+        collector.drain()
+        while batch := dead.poll(0.0, 10_000):
+            dead.commit({m.tp: m.offset + 1 for m in batch})
+
+    for path in sorted(paths, key=first_event_time):
+        try:
+            for raw in open_source(path, max_line_bytes=ingest_settings.max_line_bytes).lines():
+                ingestor.push(raw.data, raw.source, raw.rx_ms, raw.truncated)
+                if ingestor.stats.lines % SLICE_LINES == 0:
+                    downstream()
+                    if progress:
+                        progress(ingestor.stats.lines)
+        except OSError as exc:
+            unreadable.append(f"{path}: {exc}")
+    ingestor.flush()
+    downstream()
+    stage.close(flush_vessels=True)
+    collector.drain()
+    writer.close()
+    seconds = time.perf_counter() - started
+    summary: dict[str, Any] = {
+        **ingestor.stats.summary(),
+        "unreadable": unreadable,
+        "vessels": len(collector.vessels),
+        "points": collector.points,
+        "points_on_track": collector.on_track,
+        "point_flags": dict(sorted(collector.flags.items())),
+        "segments": writer.features,
+        "alerts": {},
+        "wall_seconds": round(seconds, 3),
+        "messages_per_s": round(ingestor.stats.lines / seconds) if seconds else None,
+    }
+    (out_dir / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    return summary
+
+
+@contextmanager
+def terminal_progress() -> Iterator[Callable[[int], None] | None]:
+    """A rich progress line on a terminal (lines processed); nothing when piped."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,} lines"),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("processing", total=None)
+        yield lambda lines: bar.update(task, completed=lines)

@@ -1,0 +1,247 @@
+"""The tracks stage: `ais.decoded` in, `tracks.points` out, crash-safe.
+
+A member of the `tracks` consumer group owns some partitions and so some vessels. On
+assignment it loads those vessels' states and the stored offsets from the store and seeks
+there; it saves the states it changed together with the offsets it reached, in one store
+transaction, after the points those messages produced are acknowledged by the bus. A crash
+therefore resumes exactly at the last save: nothing is lost; the points emitted after that
+save are emitted again with the same ids, which downstream consumers drop (idempotent keys).
+The broker's own committed offsets are advisory only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ingest.errors import Reason
+from ingest.records import DeadLetter, PositionReport, StaticReport, from_json
+from lookout.bus import topics
+from lookout.bus.base import Bus, Message, TopicPartition, message_bytes, payload
+from tracks.builder import TrackBuilder
+from tracks.hygiene import TrackSettings
+from tracks.records import TrackPoint
+from tracks.state import VesselState
+from tracks.store import StoredState, TrackStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    group: str = "tracks"
+    save_interval_s: float = 2.0  # at most this much work is redone after a crash...
+    save_every_messages: int = 20_000  # ... or this many messages
+    history_interval_s: float = 60.0  # downsampled history for the API: one point per minute
+    keep_history: bool = True
+    poll_records: int = 2000
+
+
+@dataclass
+class TrackCounters:
+    messages: int = 0
+    points: int = 0
+    deadletters: int = 0
+    saves: int = 0
+    evicted: int = 0
+
+
+class TrackStage:
+    """One consumer-group member of the tracks stage."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        store: TrackStore,
+        track_settings: TrackSettings | None = None,
+        settings: ServiceSettings | None = None,
+    ) -> None:
+        self.settings = settings or ServiceSettings()
+        self.store = store
+        self.builder = TrackBuilder(track_settings or TrackSettings())
+        self.counters = TrackCounters()
+        bus.ensure_topics([topics.DECODED, topics.POINTS, topics.DEADLETTER])
+        self._producer = bus.producer()
+        self._states: dict[int, VesselState] = {}
+        self._partition_of: dict[int, int] = {}
+        self._dirty: set[int] = set()
+        self._offsets: dict[int, int] = {}  # partition -> next offset, processed not saved
+        self._picture: dict[int, TrackPoint] = {}
+        self._history: list[TrackPoint] = []
+        self._history_ts: dict[int, int] = {}
+        self._evicted: dict[int, StoredState] = {}
+        self._newest_ts = 0
+        self._unsaved = 0
+        self._last_save = time.monotonic()
+        self._consumer = bus.consumer(
+            [topics.DECODED],
+            self.settings.group,
+            on_assign=self._assigned,
+            on_revoke=self._revoked,
+        )
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.step(timeout_s=0.5)
+        self.close()
+
+    def step(self, timeout_s: float = 0.0) -> int:
+        """Poll once, process what came, save when due. Returns the messages processed."""
+        batch = self._consumer.poll(timeout_s, self.settings.poll_records)
+        for message in batch:
+            self._process(message)
+        self._unsaved += len(batch)
+        due = time.monotonic() - self._last_save >= self.settings.save_interval_s
+        if self._unsaved >= self.settings.save_every_messages or (due and self._unsaved):
+            self.save()
+        return len(batch)
+
+    def drain(self) -> int:
+        """Process everything available now (batch mode), then save."""
+        total = 0
+        while count := self.step(0.0):
+            total += count
+        self.save()
+        return total
+
+    def close(self, flush_vessels: bool = False) -> None:
+        """Save and leave the group. `flush_vessels`: end of input, release every held point."""
+        if flush_vessels:
+            for mmsi, state in self._states.items():
+                self._emit(self.builder.flush(state))
+                self._dirty.add(mmsi)
+        self.save()
+        self._consumer.close()
+        self._producer.close()
+
+    # -- processing ---------------------------------------------------------------------
+    def _process(self, message: Message) -> None:
+        self.counters.messages += 1
+        self._offsets[message.partition] = message.offset + 1
+        try:
+            record = payload(message, from_json)
+            if not isinstance(record, PositionReport | StaticReport):
+                raise ValueError(f"a {record.kind} record on {message.topic}")
+        except (ValueError, KeyError, TypeError) as exc:
+            self._dead_letter(message, str(exc))
+            return
+        state = self._state_for(record.mmsi, message.partition)
+        state, points = self.builder.advance(state, record)
+        self._states[record.mmsi] = state
+        self._dirty.add(record.mmsi)
+        if isinstance(record, PositionReport) and record.ts > self._newest_ts:
+            self._newest_ts = record.ts
+        self._emit(points)
+
+    def _state_for(self, mmsi: int, partition: int) -> VesselState | None:
+        state = self._states.get(mmsi)
+        if state is None:
+            self._partition_of[mmsi] = partition
+            stored = self._evicted.pop(mmsi, None) or self.store.load_one(topics.DECODED, mmsi)
+            if stored is not None:
+                state = VesselState.from_bytes(stored.blob)
+        return state
+
+    def _emit(self, points: Iterable[TrackPoint]) -> None:
+        send = self._producer.send_record
+        for point in points:
+            send(topics.POINTS, point, str(point.mmsi).encode())
+            self.counters.points += 1
+            if point.on_track and point.lat is not None:
+                self._picture[point.mmsi] = point
+                self._remember_history(point)
+
+    def _remember_history(self, point: TrackPoint) -> None:
+        if not self.settings.keep_history:
+            return
+        last = self._history_ts.get(point.mmsi)
+        interval_ms = self.settings.history_interval_s * 1000
+        if last is None or point.ts - last >= interval_ms or "new_segment" in point.flags:
+            self._history.append(point)
+            self._history_ts[point.mmsi] = point.ts
+
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        self.counters.deadletters += 1
+        received = message.timestamp_ms or time.time_ns() // 1_000_000
+        source = f"{message.topic}/{message.partition}@{message.offset}"
+        letter = DeadLetter(
+            message_bytes(message), Reason.DECODE_ERROR, source, received, "tracks", reason
+        )
+        self._producer.send_record(topics.DEADLETTER, letter, message.key)
+
+    # -- saving -------------------------------------------------------------------------
+    def save(self) -> None:
+        """Points acknowledged first, then states and offsets in one store transaction."""
+        self._evict_idle()
+        self._producer.flush()
+        states = [self._stored(mmsi, active=mmsi in self._states) for mmsi in self._dirty]
+        self.store.save(
+            self.settings.group,
+            topics.DECODED,
+            [s for s in states if s is not None],
+            dict(self._offsets),
+            list(self._picture.values()),
+            self._history,
+        )
+        if self._offsets:
+            self._consumer.commit(
+                {TopicPartition(topics.DECODED, p): o for p, o in self._offsets.items()}
+            )
+        self._dirty.clear()
+        self._picture.clear()
+        self._history = []
+        self._evicted.clear()
+        self._unsaved = 0
+        self._last_save = time.monotonic()
+        self.counters.saves += 1
+
+    def _stored(self, mmsi: int, active: bool) -> StoredState | None:
+        if not active:
+            return self._evicted.get(mmsi)
+        state = self._states[mmsi]
+        return StoredState(
+            mmsi=mmsi,
+            partition=self._partition_of.get(mmsi, 0),
+            blob=state.to_bytes(),
+            last_ts=state.newest_ts or 0,
+            active=True,
+        )
+
+    def _evict_idle(self) -> None:
+        """Vessels silent longer than the eviction time leave memory for the store."""
+        idle = [m for m, s in self._states.items() if self.builder.is_idle(s, self._newest_ts)]
+        for mmsi in idle:
+            state = self._states.pop(mmsi)
+            self._emit(self.builder.flush(state))
+            partition = self._partition_of.pop(mmsi, 0)
+            blob = state.to_bytes()
+            self._evicted[mmsi] = StoredState(mmsi, partition, blob, state.newest_ts or 0, False)
+            self._dirty.add(mmsi)
+        self.counters.evicted += len(idle)
+
+    # -- rebalancing --------------------------------------------------------------------
+    def _assigned(self, partitions: set[TopicPartition]) -> None:
+        numbers = [tp.partition for tp in partitions if tp.topic == topics.DECODED]
+        for stored in self.store.load_active(topics.DECODED, numbers):
+            self._states[stored.mmsi] = VesselState.from_bytes(stored.blob)
+            self._partition_of[stored.mmsi] = stored.partition
+        offsets = self.store.offsets(self.settings.group, topics.DECODED, numbers)
+        for tp in partitions:
+            if tp.partition in offsets:
+                self._consumer.seek(tp, offsets[tp.partition])
+        log.debug("assigned partitions %s (%d vessels loaded)", sorted(numbers), len(self._states))
+
+    def _revoked(self, partitions: set[TopicPartition]) -> None:
+        self.save()
+        lost = {tp.partition for tp in partitions if tp.topic == topics.DECODED}
+        for mmsi in [m for m, p in self._partition_of.items() if p in lost]:
+            self._states.pop(mmsi, None)
+            self._partition_of.pop(mmsi, None)
+            self._history_ts.pop(mmsi, None)
+        for partition in lost:
+            self._offsets.pop(partition, None)
+        log.debug("revoked partitions %s", sorted(lost))
