@@ -167,6 +167,30 @@ def tracks(
 
 
 @app.command()
+def api(
+    kafka: Annotated[str | None, typer.Option(help="Kafka bootstrap HOST:PORT")] = None,
+    db: Annotated[str | None, typer.Option(help="Database URL (PostgreSQL in production)")] = None,
+    config: ConfigDir = None,
+) -> None:
+    """Run the API service: consumes `alerts` into the store and serves partner agencies."""
+    from api.main import run_api
+    from api.settings import ApiSettings
+    from lookout.db import make_engine
+    from tracks.sql_store import SqlTrackStore
+
+    settings = load_settings(config)
+    url = db or settings.database.url
+    api_settings = ApiSettings.from_env(
+        db_url=url, config_dir=settings.config_dir, host=settings.api.host, port=settings.api.port
+    )
+    bus = _kafka_bus(kafka, settings)
+    try:
+        run_api(api_settings, bus, vessels=SqlTrackStore(make_engine(url)))
+    finally:
+        bus.close()
+
+
+@app.command()
 def run(
     source: Annotated[
         list[str] | None, typer.Option("--source", help="Feed URL; repeat for several")

@@ -1,26 +1,38 @@
-"""The embedded default: every stage in one process over the in-process bus.
+"""The embedded default: every stage in one process over the in-process bus, the API and the
+map on 127.0.0.1:8000.
 
-With no source configured it replays the bundled sample (a simulated day in the Bay of Bengal).
-So far the pipeline runs as far as ingest: records land on `ais.decoded` and are counted.
+With no source configured it replays the bundled sample (simulated traffic in the Bay of
+Bengal and the Andaman Sea) at `embedded.replay_speed` times real time. Ingest, tracks (and
+detection, when configured) run in threads; the API consumes `alerts` into its store. The alert
+store persists in the configured database; the stages' own state lives for the run (the
+in-process bus does not outlive the process), and replaying the same data yields the same alert
+ids, which the store drops.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
-import sys
-from collections import Counter
+import secrets
+import threading
+import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-import orjson
-
+from api.context import ApiContext
+from api.main import create_app
+from api.settings import ApiSettings
+from api.sink import AlertSink
 from config import Settings
 from ingest.pipeline import IngestSettings
-from ingest.records import DeadLetter, from_json
+from ingest.records import DeadLetter, PositionReport, StaticReport
 from ingest.service import run_ingest
 from lookout.bus import topics
-from lookout.bus.base import payload
+from lookout.bus.base import Bus, Producer, Serializable
 from lookout.bus.memory import MemoryBus
+from tracks.memory_store import MemoryTrackStore
+from tracks.service import ServiceSettings, TrackStage
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +43,130 @@ def bundled_sample() -> Path:
     return Path(str(resources.files("ingest") / "data" / SAMPLE_NAME))
 
 
+class PacedBus:
+    """A bus whose producers hold records back to `speed` times real time by event time."""
+
+    def __init__(self, bus: MemoryBus, speed: float) -> None:
+        self._bus = bus
+        self._speed = speed
+        self._first_ts: int | None = None
+        self._started = 0.0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._bus, name)
+
+    def producer(self) -> Producer:
+        return _PacedProducer(self._bus.producer(), self._wait)
+
+    def _wait(self, ts: int) -> None:
+        if self._first_ts is None:
+            self._first_ts, self._started = ts, time.monotonic()
+            return
+        due = self._started + (ts - self._first_ts) / 1000 / self._speed
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(min(delay, 5.0))
+
+
+class _PacedProducer:
+    def __init__(self, inner: Producer, wait: Callable[[int], None]) -> None:
+        self._inner = inner
+        self._wait = wait
+
+    def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        self._inner.send(topic, value, key)
+
+    def send_record(self, topic: str, record: Serializable, key: bytes | None = None) -> None:
+        if isinstance(record, PositionReport | StaticReport) and not isinstance(record, DeadLetter):
+            self._wait(record.ts)
+        self._inner.send_record(topic, record, key)
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        self._inner.flush(timeout_s)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 def run_embedded(settings: Settings, sources: list[str], ingest_settings: IngestSettings) -> None:
     urls = sources or list(settings.ingest.sources) or [str(bundled_sample())]
     bus = MemoryBus(default_partitions=settings.embedded.partitions)
     bus.ensure_topics(topics.ALL)
-    counter = bus.consumer([topics.DECODED, topics.DEADLETTER], "embedded-count")
-    kinds: Counter[str] = Counter()
-    vessels: set[int] = set()
-    stats = run_ingest(urls, bus, ingest_settings, settings.ingest.reconnect_max_s)
-    while batch := counter.poll(timeout_s=0.1, max_records=10_000):
-        for message in batch:
-            record = payload(message, from_json)
-            kinds[record.kind] += 1
-            if not isinstance(record, DeadLetter):
-                vessels.add(record.mmsi)
-        counter.commit({m.tp: m.offset + 1 for m in batch})
-    report = {"sources": urls, "ingest": stats.summary(), "bus": dict(kinds),
-              "vessels": len(vessels)}  # fmt: skip
-    sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+    track_store = MemoryTrackStore()
+    api_settings = ApiSettings.from_env(
+        db_url=settings.database.url,
+        config_dir=settings.config_dir,
+        host=settings.api.host,
+        port=settings.api.port,
+    )
+    context = ApiContext.open(api_settings, track_store)
+    app = create_app(api_settings, context=context)
+    _print_demo_keys(context, api_settings)
+
+    stop = threading.Event()
+    speed = settings.embedded.replay_speed
+    ingest_bus: Bus = PacedBus(bus, speed) if speed > 0 else bus  # type: ignore[assignment]
+    stages = [
+        threading.Thread(
+            target=run_ingest,
+            args=(urls, ingest_bus, ingest_settings, settings.ingest.reconnect_max_s, stop),
+            name="ingest",
+            daemon=True,
+        ),
+        threading.Thread(
+            target=TrackStage(bus, track_store, settings=ServiceSettings(save_interval_s=1.0)).run,
+            args=(stop,),
+            name="tracks",
+            daemon=True,
+        ),
+        *_detection_threads(bus, settings, stop),
+        *_alert_sink_threads(bus, context, stop),
+    ]
+    for thread in stages:
+        thread.start()
+    log.info("replaying %s at %sx; API and map on http://%s:%d/", urls, speed or "max",
+             api_settings.host, api_settings.port)  # fmt: skip
+    try:
+        import uvicorn
+
+        uvicorn.Server(
+            uvicorn.Config(app, host=api_settings.host, port=api_settings.port, log_level="info")
+        ).run()
+    finally:
+        stop.set()
+        for thread in stages:
+            thread.join(timeout=10)
+
+
+def _detection_threads(
+    bus: MemoryBus, settings: Settings, stop: threading.Event
+) -> list[threading.Thread]:
+    """The detection stage, once `anomaly.stage` exists in this installation."""
+    try:
+        stage_module = importlib.import_module("anomaly.stage")
+    except ImportError:
+        return []
+    stage = stage_module.embedded_detect_stage(bus, settings)
+    return [threading.Thread(target=stage.run, args=(stop,), name="detect", daemon=True)]
+
+
+def _alert_sink_threads(
+    bus: MemoryBus, context: ApiContext, stop: threading.Event
+) -> list[threading.Thread]:
+    sink = AlertSink.from_bus(context.store, bus)
+    return [threading.Thread(target=sink.run, args=(stop,), name="alert-sink", daemon=True)]
+
+
+def _print_demo_keys(context: ApiContext, api_settings: ApiSettings) -> None:
+    """Development only: a fresh key per configured agency, printed once."""
+    if api_settings.environment != "development":
+        return
+    pepper = api_settings.api_key_pepper.get_secret_value().encode()
+    lines = ["", "Demo API keys (development only; new ones each start):"]
+    for agency in context.registry.all():
+        label = f"demo-{secrets.token_hex(3)}"
+        roles = list(agency.config.roles)
+        _, key = context.store.create_key(agency.config.id, roles, pepper, label=label)
+        lines.append(f"  {agency.config.id:18s} {','.join(roles):34s} {key}")
+    lines.append(f"  map: http://{api_settings.host}:{api_settings.port}/   API: /docs")
+    print("\n".join(lines), flush=True)

@@ -19,7 +19,7 @@ import pytest
 from lookout.bus.kafka import KafkaBus
 from lookout.bus.memory import MemoryBus
 
-pytest_plugins = ["tests.db_fixtures"]
+pytest_plugins = ["tests.db_fixtures", "tests.api_fixtures"]
 
 BROKER_START_TIMEOUT_S = 15.0
 BROKER_STOP_TIMEOUT_S = 5.0

@@ -1,0 +1,1 @@
+"""Behaviour detectors, one module each; `anomaly.registry` maps rule ids onto them."""

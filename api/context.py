@@ -1,0 +1,149 @@
+"""Everything a running API holds: store, agencies, audit, webhooks, metrics, background
+threads. Built synchronously by `ApiContext.open(settings)` (so tests can use an app without
+running its lifespan); `start()` launches the background threads, `close()` stops them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from api.audit import AuditLog, AuditWriter
+from api.auth import Authenticator, RateLimiter
+from api.metrics import Metrics
+from api.settings import ApiSettings
+from api.sharing import Agency, Registry, compile_agency, load_zones, read_agency_configs
+from api.store import AlertStore
+from api.vessels import LatestPositions, NoVessels, VesselSource
+from api.webhooks import Outbox, WebhookWorker
+from lookout.db import make_engine, migrate
+
+log = logging.getLogger(__name__)
+
+READER_THREADS = int(os.environ.get("LOOKOUT_API_READER_THREADS", "2"))
+"""Threads (each with its own database connection) serving polls."""
+
+
+@dataclass
+class ApiContext:
+    settings: ApiSettings
+    store: AlertStore
+    registry: Registry
+    audit: AuditLog
+    audit_writer: AuditWriter
+    auth: Authenticator
+    metrics: Metrics
+    vessels: VesselSource
+    latest: LatestPositions
+    outbox: Outbox
+    webhooks: WebhookWorker | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+    readers: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(READER_THREADS, thread_name_prefix="api-read")
+    )
+    _refresher: threading.Thread | None = None
+
+    @classmethod
+    def open(
+        cls, settings: ApiSettings, vessels: VesselSource | None = None, *, migrate_db: bool = True
+    ) -> ApiContext:
+        engine = make_engine(settings.db_url)
+        if migrate_db:
+            migrate(engine)
+        registry = Registry(settings.operator_agency)
+        store = AlertStore(engine, registry)
+        for config in read_agency_configs(settings.config_dir):
+            store.upsert_agency(config, "config")
+        audit = AuditLog(store)
+        pepper = settings.api_key_pepper.get_secret_value().encode()
+        metrics = Metrics()
+        outbox = Outbox(store)
+        audit_writer = AuditWriter(audit, settings.audit_flush_interval_s)
+        source: VesselSource = vessels if vessels is not None else NoVessels()
+        context = cls(
+            settings=settings,
+            store=store,
+            registry=registry,
+            audit=audit,
+            audit_writer=audit_writer,
+            auth=Authenticator(
+                store,
+                registry,
+                pepper,
+                settings.jwt_key,
+                cache_ttl_s=settings.auth_cache_ttl_s,
+                limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+                token_ttl_s=settings.token_ttl_s,
+            ),
+            metrics=metrics,
+            vessels=source,
+            latest=LatestPositions(source),
+            outbox=outbox,
+        )
+        context.reload_agencies()
+        metrics.track_backlog(outbox.backlog, lambda: float(audit_writer._queue.qsize()))
+        return context
+
+    def reload_agencies(self) -> None:
+        """Rebuild the registry from the database (agencies.yaml was merged into it at open)."""
+        zones: dict[str, Any] | None = None
+        compiled: list[Agency] = []
+        for stored in self.store.agencies():
+            previous = self.registry.get(stored.config.id)
+            if (
+                previous is not None
+                and previous.config == stored.config
+                and previous.webhook_secret == stored.webhook_secret
+            ):
+                compiled.append(previous)  # unchanged: keep it (and its cached statements)
+                continue
+            if zones is None:
+                zones = load_zones(self.settings.config_dir)
+            try:
+                compiled.append(compile_agency(stored.config, zones, stored.webhook_secret))
+            except ValueError:
+                log.exception("agency %s cannot be compiled; left out", stored.config.id)
+        self.registry.replace(compiled)
+
+    def start(self) -> None:
+        self.audit_writer.start()
+        if self.settings.webhooks_enabled and self.webhooks is None:
+            s = self.settings
+            self.webhooks = WebhookWorker(
+                self.store,
+                self.audit_writer,
+                poll_s=s.webhook_poll_s,
+                timeout_s=s.webhook_timeout_s,
+                backoff_base_s=s.webhook_backoff_base_s,
+                backoff_max_s=s.webhook_backoff_max_s,
+                lease_s=s.webhook_lease_s,
+                on_delivered=lambda agency: self.metrics.count_shared(agency, "webhook", 1),
+            )
+            self.webhooks.start()
+        if self._refresher is None:
+            self._refresher = threading.Thread(
+                target=self._refresh_loop, name="agencies-refresh", daemon=True
+            )
+            self._refresher.start()
+
+    def _refresh_loop(self) -> None:
+        while not self.stopping.wait(self.settings.agencies_refresh_s):
+            try:
+                self.reload_agencies()
+            except Exception:
+                log.exception("reloading agencies failed; keeping the previous ones")
+
+    def close(self) -> None:
+        self.stopping.set()
+        if self.webhooks is not None:
+            self.webhooks.stop()
+            self.webhooks = None
+        if self._refresher is not None:
+            self._refresher.join(timeout=5)
+            self._refresher = None
+        self.readers.shutdown(wait=True, cancel_futures=True)
+        self.audit_writer.close()
+        self.store.close()

@@ -1,0 +1,80 @@
+"""AlertSink: stores what arrives on the `alerts` topic, idempotently.
+
+The store keeps the highest revision of each alert and ignores anything not newer (a replay
+after a crash, a duplicate, an older revision arriving late), so the sink commits offsets only
+after the batch is stored and needs no state of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+import orjson
+
+from anomaly.records import Alert
+from api.store import AlertStore, FeedItem
+from lookout.bus import topics
+from lookout.bus.base import Bus, Consumer, Message, payload
+
+log = logging.getLogger(__name__)
+
+GROUP = "api-alert-sink"
+
+
+def _parse_alert(value: bytes) -> Alert:
+    return Alert.from_dict(orjson.loads(value))
+
+
+class AlertSink:
+    def __init__(
+        self,
+        store: AlertStore,
+        consumer: Consumer,
+        on_stored: Callable[[Sequence[FeedItem]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.consumer = consumer
+        self.on_stored = on_stored
+        self.rejected = 0
+
+    @classmethod
+    def from_bus(cls, store: AlertStore, bus: Bus, group: str = GROUP) -> AlertSink:
+        bus.ensure_topics([topics.ALERTS])
+        return cls(store, bus.consumer([topics.ALERTS], group))
+
+    def process(self, messages: Sequence[Message]) -> list[FeedItem]:
+        alerts: list[Alert] = []
+        for message in messages:
+            try:
+                alerts.append(payload(message, _parse_alert))
+            except (ValueError, KeyError, TypeError) as exc:
+                # A malformed alert is the producer's bug: count it, log it, go on.
+                self.rejected += 1
+                log.error(
+                    "alert at %s:%d:%d rejected: %s",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    exc,
+                )
+        stored = self.store.put_alerts(alerts)
+        if messages:
+            offsets: dict[object, int] = {}
+            for message in messages:
+                offsets[message.tp] = message.offset + 1
+            self.consumer.commit(offsets)  # type: ignore[arg-type]
+        if stored and self.on_stored is not None:
+            self.on_stored(stored)
+        return stored
+
+    def run(self, stop: threading.Event, poll_s: float = 0.5) -> None:
+        """Consume until `stop` is set. Database faults propagate: the caller restarts."""
+        try:
+            while not stop.is_set():
+                batch = self.consumer.poll(timeout_s=poll_s, max_records=500)
+                if batch:
+                    self.process(batch)
+        finally:
+            self.consumer.close()
