@@ -157,7 +157,8 @@ def test_a_failed_delivery_is_raised_by_flush_and_every_later_send(
     def rejected(topic: str, value: bytes, key: bytes | None) -> Future:
         return Future().failure(KafkaError("the broker said no"))
 
-    monkeypatch.setattr(producer._raw, "send", rejected)
+    monkeypatch.setattr(producer._raw, "send", rejected)  # unkeyed records
+    monkeypatch.setattr(producer, "_append_keyed", rejected)  # keyed: straight to the batch
     producer.send(topic, b"lost", key=b"k")
     with pytest.raises(BusError, match=r"1 message\(s\) not delivered.*the broker said no"):
         producer.flush(timeout_s=10)
