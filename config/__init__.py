@@ -38,7 +38,8 @@ class KafkaConfig(_Frozen):
 
 class EmbeddedConfig(_Frozen):
     partitions: Annotated[int, Field(ge=1)] = 4
-    replay_speed: Annotated[float, Field(ge=0)] = 0
+    replay_speed: Annotated[float, Field(ge=0)] = 30
+    deadletter_path: str = "lookout-deadletters.jsonl"
 
 
 class ApiConfig(_Frozen):

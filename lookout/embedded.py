@@ -29,7 +29,7 @@ from ingest.pipeline import IngestSettings
 from ingest.records import DeadLetter, PositionReport, StaticReport
 from ingest.service import run_ingest
 from lookout.bus import topics
-from lookout.bus.base import Bus, Producer, Serializable
+from lookout.bus.base import Bus, Producer, Serializable, message_bytes
 from lookout.bus.memory import MemoryBus
 from tracks.memory_store import MemoryTrackStore
 from tracks.service import ServiceSettings, TrackStage
@@ -121,6 +121,12 @@ def run_embedded(settings: Settings, sources: list[str], ingest_settings: Ingest
         ),
         *_detection_threads(bus, settings, stop),
         *_alert_sink_threads(bus, context, stop),
+        threading.Thread(
+            target=_write_deadletters,
+            args=(bus, Path(settings.embedded.deadletter_path), stop),
+            name="deadletters",
+            daemon=True,
+        ),
     ]
     for thread in stages:
         thread.start()
@@ -155,6 +161,22 @@ def _alert_sink_threads(
 ) -> list[threading.Thread]:
     sink = AlertSink.from_bus(context.store, bus)
     return [threading.Thread(target=sink.run, args=(stop,), name="alert-sink", daemon=True)]
+
+
+def _write_deadletters(bus: MemoryBus, path: Path, stop: threading.Event) -> None:
+    """Dead letters of every stage, appended to a JSON-lines file (nothing silently vanishes,
+    and the in-process bus does not hold them forever)."""
+    consumer = bus.consumer([topics.DEADLETTER], "embedded-deadletters")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as out:
+        while not stop.is_set():
+            batch = consumer.poll(timeout_s=0.5, max_records=5000)
+            for message in batch:
+                out.write(message_bytes(message) + b"\n")
+            if batch:
+                out.flush()
+                consumer.commit({m.tp: m.offset + 1 for m in batch})
+    consumer.close()
 
 
 def _print_demo_keys(context: ApiContext, api_settings: ApiSettings) -> None:
