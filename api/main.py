@@ -19,6 +19,8 @@ from api import problems
 from api.context import ApiContext
 from api.metrics import LatencyMiddleware
 from api.routes import admin, alerts, health, token
+from api.routes import map as map_routes
+from api.routes import trends as trend_routes
 from api.routes import vessels as vessel_routes
 from api.settings import ApiSettings
 from api.sink import AlertSink
@@ -63,7 +65,7 @@ def create_app(
     )
     app.state.context = ctx
     problems.install(app)
-    for module in (alerts, vessel_routes, admin, token, health):
+    for module in (alerts, vessel_routes, admin, token, health, map_routes, trend_routes):
         app.include_router(module.router)
     app.add_middleware(LatencyMiddleware, metrics=ctx.metrics)
     return app

@@ -177,3 +177,63 @@ class TokenPublic(BaseModel):
 
 class HealthPublic(BaseModel):
     status: str
+
+
+class SessionPublic(BaseModel):
+    """The calling agency as the map presents it (`GET /v1/me`)."""
+
+    agency: str
+    name: str
+    country: str
+    roles: list[Role] = Field(description="What the caller's key may do")
+    sar: bool
+    alert_types: list[AlertType]
+    max_tlp: Tlp
+    area: dict[str, Any] | None = Field(
+        description="GeoJSON geometry of the agency's areas of interest; null: anywhere"
+    )
+
+
+class TrendWeek(BaseModel):
+    week: str = Field(description="ISO 8601 week, e.g. 2024-W18")
+    start: str = Field(description="Its Monday (UTC), YYYY-MM-DD")
+
+
+class TrendType(BaseModel):
+    type: AlertType
+    count: int
+    weeks: list[int] = Field(description="Counts per week, in the order of `weeks`")
+
+
+class TrendArea(BaseModel):
+    area: str | None = Field(description="Zone id; null: alerts in no named zone")
+    name: str
+    kind: str | None
+    count: int
+    weeks: list[int]
+
+
+class TrendCell(BaseModel):
+    week: str
+    type: AlertType
+    area: str | None
+    count: int
+
+
+class TrendsPublic(BaseModel):
+    """Alerts the caller may see by week of their start, type and zone (`GET /v1/trends`)."""
+
+    start: str = Field(description="First day of the first week (UTC)")
+    end: str = Field(description="Day after the last week (UTC)")
+    weeks: list[TrendWeek]
+    total: int
+    by_week: list[int]
+    by_type: list[TrendType]
+    by_area: list[TrendArea] = Field(description="An alert counts once in each zone it is in")
+    by_severity: dict[Severity, int]
+    by_status: dict[Status, int]
+    outcomes: dict[Outcome, int]
+    cells: list[TrendCell]
+    latest: str | None = Field(
+        description="Start of the newest alert the caller may see, in or out of the window"
+    )

@@ -120,9 +120,13 @@ def ingest(
 def process(
     paths: Annotated[list[str], typer.Argument(help="Recorded files (plain or gzip)")],
     out: Annotated[Path, typer.Option(help="Output folder")],
+    rules: Annotated[
+        Path | None, typer.Option(help="A rules file other than the configuration's")
+    ] = None,
     config: ConfigDir = None,
 ) -> None:
-    """Batch: the pipeline over recorded data; writes tracks.geojson and summary.json."""
+    """Batch: the pipeline over recorded data; writes tracks.geojson, alerts.jsonl and
+    summary.json."""
     from lookout.batch import process as run_batch
     from lookout.batch import terminal_progress
 
@@ -134,6 +138,8 @@ def process(
             _ingest_settings(config),
             partitions=settings.embedded.partitions,
             progress=progress,
+            config_dir=settings.config_dir,
+            rules_path=rules,
         )
     sys.stderr.write(orjson.dumps(summary).decode() + "\n")
     if summary["unreadable"]:
@@ -164,6 +170,37 @@ def tracks(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stage.run(stop)
     bus.close()
+
+
+@app.command()
+def detect(
+    kafka: Annotated[str | None, typer.Option(help="Kafka bootstrap HOST:PORT")] = None,
+    db: Annotated[str | None, typer.Option(help="Database URL (PostgreSQL in production)")] = None,
+    config: ConfigDir = None,
+) -> None:
+    """Run the detection service: a member of the `detect` consumer group (per-vessel rules)."""
+    import signal
+    import threading
+
+    from anomaly.context import default_context
+    from anomaly.rules import load_rules
+    from anomaly.stage import DetectSettings, run_detect
+    from anomaly.store import SqlDetectStore
+    from lookout.db import make_engine, migrate
+
+    settings = load_settings(config)
+    url = db or settings.database.url
+    migrate(url)
+    bus = _kafka_bus(kafka, settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    rules = load_rules(settings.config_dir)
+    context = default_context(settings.config_dir)
+    try:
+        run_detect(bus, SqlDetectStore(make_engine(url)), rules, context, DetectSettings(), stop)
+    finally:
+        bus.close()
 
 
 @app.command()

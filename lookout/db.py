@@ -48,7 +48,11 @@ __all__ = [
     "write_engine",
 ]
 
-MIGRATION_LOCATIONS: Final[list[str]] = ["tracks/migrations/versions", "api/migrations/versions"]
+MIGRATION_LOCATIONS: Final[list[str]] = [
+    "tracks/migrations/versions",
+    "api/migrations/versions",
+    "anomaly/migrations/versions",
+]
 """Version folders, one per stage that owns tables, as `<package>/<path inside the package>`
 (resolved through `importlib.resources`, so they work from an installed package) or as absolute
 paths."""

@@ -2,8 +2,8 @@
 map on 127.0.0.1:8000.
 
 With no source configured it replays the bundled sample (simulated traffic in the Bay of
-Bengal and the Andaman Sea) at `embedded.replay_speed` times real time. Ingest, tracks (and
-detection, when configured) run in threads; the API consumes `alerts` into its store. The alert
+Bengal and the Andaman Sea) at `embedded.replay_speed` times real time. Ingest, tracks and
+detection run in threads; the API consumes `alerts` into its store. The alert
 store persists in the configured database; the stages' own state lives for the run (the
 in-process bus does not outlive the process), and replaying the same data yields the same alert
 ids, which the store drops.
@@ -11,7 +11,6 @@ ids, which the store drops.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import secrets
 import threading
@@ -20,6 +19,10 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+from anomaly.context import default_context
+from anomaly.rules import load_rules
+from anomaly.stage import DetectSettings, DetectStage
+from anomaly.store import MemoryDetectStore
 from api.context import ApiContext
 from api.main import create_app
 from api.settings import ApiSettings
@@ -147,12 +150,12 @@ def run_embedded(settings: Settings, sources: list[str], ingest_settings: Ingest
 def _detection_threads(
     bus: MemoryBus, settings: Settings, stop: threading.Event
 ) -> list[threading.Thread]:
-    """The detection stage, once `anomaly.stage` exists in this installation."""
-    try:
-        stage_module = importlib.import_module("anomaly.stage")
-    except ImportError:
-        return []
-    stage = stage_module.embedded_detect_stage(bus, settings)
+    """One member that owns every partition, so it runs every detector, cross-vessel ones too."""
+    rules = load_rules(settings.config_dir)
+    context = default_context(settings.config_dir)
+    stage = DetectStage(
+        bus, MemoryDetectStore(), rules, context, DetectSettings(save_interval_s=1.0, keyed_by=None)
+    )
     return [threading.Thread(target=stage.run, args=(stop,), name="detect", daemon=True)]
 
 

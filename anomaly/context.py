@@ -1,0 +1,88 @@
+"""What the detectors may ask about the world beyond a vessel's own points: geography.
+
+A `DetectContext` holds the geography as plain callables, so a detector never imports the
+geography package and a test can say `DetectContext(in_watch_area=lambda lat, lon: True)`.
+The defaults know no geography: nowhere is a watch area, an anchorage or a zone, and every
+point is far from shore. `DetectContext.from_geography(load_geography(config_dir))` wires in
+the real coastline and zones (`anomaly.geo`); `default_context(config_dir)` does that when the
+geography package is installed and falls back to the defaults otherwise.
+
+`trails` is the recent-positions store the detectors take their evidence tracks from. The
+detection stage shares one between its detectors (updated once per point); a detector built
+without one keeps its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Protocol
+
+from anomaly.trail import Trails
+
+__all__ = ["FAR_FROM_SHORE_NM", "DetectContext", "GeographyLike", "default_context"]
+
+log = logging.getLogger(__name__)
+
+FAR_FROM_SHORE_NM: Final = 999.0
+"""What `distance_to_shore_nm` answers when no coastline is known."""
+
+
+def _never(lat: float, lon: float) -> bool:
+    return False
+
+
+def _far(lat: float, lon: float) -> float:
+    return FAR_FROM_SHORE_NM
+
+
+def _nowhere(lat: float, lon: float) -> tuple[str, ...]:
+    return ()
+
+
+class GeographyLike(Protocol):
+    """The part of `anomaly.geo.Geography` the detectors use."""
+
+    def distance_to_shore_nm(self, lat: float, lon: float) -> float: ...
+
+    def in_watch_area(self, lat: float, lon: float) -> bool: ...
+
+    def in_anchorage(self, lat: float, lon: float) -> bool: ...
+
+    def areas_at(self, lat: float, lon: float) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DetectContext:
+    in_watch_area: Callable[[float, float], bool] = _never
+    distance_to_shore_nm: Callable[[float, float], float] = _far
+    in_anchorage: Callable[[float, float], bool] = _never  # an anchorage or a port
+    areas_of: Callable[[float, float], tuple[str, ...]] = _nowhere  # zone ids, for `areas`
+    trails: Trails | None = None
+
+    @classmethod
+    def from_geography(cls, geo: GeographyLike, trails: Trails | None = None) -> DetectContext:
+        return cls(
+            in_watch_area=geo.in_watch_area,
+            distance_to_shore_nm=geo.distance_to_shore_nm,
+            in_anchorage=geo.in_anchorage,
+            areas_of=geo.areas_at,
+            trails=trails,
+        )
+
+    def with_trails(self, trails: Trails) -> DetectContext:
+        return DetectContext(
+            self.in_watch_area, self.distance_to_shore_nm, self.in_anchorage, self.areas_of, trails
+        )
+
+
+def default_context(config_dir: Path | None = None) -> DetectContext:
+    """The geography of `config_dir` (its zones, the vendored coastline) when available."""
+    try:
+        from anomaly.geo import load_geography
+    except ImportError:  # pragma: no cover - the geography package ships with Lookout
+        log.warning("anomaly.geo is not available: detecting without coastline or zones")
+        return DetectContext()
+    return DetectContext.from_geography(load_geography(config_dir))

@@ -1,0 +1,427 @@
+"""The detection stage: `tracks.points` in, `alerts` out, crash-safe (DESIGN.md, anomaly/).
+
+A member of the `detect` consumer group owns some partitions of `tracks.points`, hence some
+vessels, and runs the enabled per-vessel detectors over their points (`anomaly.registry`). It
+mirrors the tracks stage (`tracks.service`):
+
+- **state and offsets together**: the detectors' per-vessel states (and the shared evidence
+  trails) are saved with the offsets reached, in one store transaction, after the alerts those
+  points produced are acknowledged by the bus. A restart resumes at the last save; alerts
+  emitted after it are emitted again with the same id *and revision*, which the API's alert
+  sink drops (it keeps the highest revision of each id). Nothing is lost, nothing duplicated.
+- **duplicates in**: points re-emitted after a tracks restart carry the same id; a two-
+  generation window of recent point ids drops them, and a vessel's on-track points older than
+  its newest one are dropped too (which also catches re-emissions older than the window).
+- **event time**: time-driven rules (a silence that becomes a gap, an episode gone stale) are
+  told the stage's watermark with `advance(now)`: the oldest of its partitions' newest event
+  times, less `lateness_s` for the reorder slack of tracks (`watermark` says how idle partitions
+  are told from lagging ones). Partition event times are saved with the offsets. Detectors
+  decide as of event time, so when the watermark passes makes no difference to what they emit.
+- **bounded memory**: a vessel silent `evict_after_s` leaves memory for the store and comes back
+  from it when it reappears.
+
+`run_detect` is the service loop for `lookout detect`; `lookout process` drives the same stage
+over the in-process bus (`drain`, then `finish` at the end of the data).
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from anomaly.blobs import BlobFormatError, pack_named, unpack_named
+from anomaly.context import DetectContext
+from anomaly.detectors.base import Detector, RuleConfig
+from anomaly.records import Alert
+from anomaly.registry import build_detectors
+from anomaly.rules import RuleSet
+from anomaly.store import DetectStore, PartitionMark, StoredVessel
+from anomaly.trail import Trails
+from ingest.errors import Reason
+from ingest.records import DeadLetter
+from lookout.bus import topics
+from lookout.bus.base import Bus, Message, TopicPartition, message_bytes
+from tracks.records import TrackPoint
+
+__all__ = ["DetectCounters", "DetectSettings", "DetectStage", "run_detect"]
+
+log = logging.getLogger(__name__)
+
+_STAGE: Final = "stage"  # the stage's own part of a vessel's blob
+_TRAIL: Final = "trail"
+_STAGE_PART: Final = struct.Struct("<qq")  # newest on-track ts, newest ts
+
+
+@dataclass(frozen=True, slots=True)
+class DetectSettings:
+    group: str = "detect"
+    save_interval_s: float = 2.0  # at most this much work is redone after a crash...
+    save_every_messages: int = 20_000  # ... or this many messages
+    poll_records: int = 2000
+    dedup_window: int = 200_000  # point ids remembered (two generations of this many)
+    lateness_s: float = 120.0  # the watermark trails the partitions' event time by this much
+    max_partition_skew_s: float = 3600.0  # a partition this far behind the newest is idle
+    advance_every_s: float = 60.0  # event time between two `advance` calls
+    evict_after_s: float = 24 * 3600.0  # a vessel silent this long leaves memory
+    keyed_by: str | None = "mmsi"  # detectors to run ("mmsi": per vessel); None: every one
+
+
+@dataclass
+class DetectCounters:
+    messages: int = 0
+    points: int = 0
+    duplicates: int = 0
+    deadletters: int = 0
+    alerts: int = 0
+    saves: int = 0
+    evicted: int = 0
+    advances: int = 0
+
+
+class _Vessel:
+    __slots__ = ("last_on", "last_ts", "partition")
+
+    def __init__(self, partition: int, last_on: int = 0, last_ts: int = 0) -> None:
+        self.partition = partition
+        self.last_on = last_on  # newest on-track point: older on-track points are replays
+        self.last_ts = last_ts
+
+
+def _parse_point(value: bytes) -> TrackPoint:
+    return TrackPoint.from_dict(orjson.loads(value))
+
+
+class DetectStage:
+    """One consumer-group member of the detection stage."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        store: DetectStore,
+        rules: RuleSet | Iterable[RuleConfig],
+        context: DetectContext | None = None,
+        settings: DetectSettings | None = None,
+    ) -> None:
+        self.settings = s = settings or DetectSettings()
+        self.store = store
+        self.trails = Trails()
+        self.context = (context or DetectContext()).with_trails(self.trails)
+        self.detectors: list[Detector] = build_detectors(rules, self.context, keyed_by=s.keyed_by)
+        self._parts = [(d.config.id, d) for d in self.detectors]
+        self._updates = [d.update for d in self.detectors]
+        self.counters = DetectCounters()
+        bus.ensure_topics([topics.POINTS, topics.ALERTS, topics.DEADLETTER])
+        self._producer = bus.producer()
+        self._vessels: dict[int, _Vessel] = {}
+        self._dirty: set[int] = set()
+        self._evicted: dict[int, StoredVessel] = {}
+        self._partitions: set[int] = set()
+        self._offsets: dict[int, int] = {}  # partition -> next offset, processed not saved
+        self._event: dict[int, int] = {}  # partition -> newest event time seen
+        self._seen: set[tuple[Any, ...]] = set()
+        self._seen_old: set[tuple[Any, ...]] = set()
+        self._advanced = 0
+        self._caught_up = False  # the last poll was not full: no backlog
+        self._advance_ms = round(s.advance_every_s * 1000)
+        self._lateness_ms = round(s.lateness_s * 1000)
+        self._skew_ms = round(s.max_partition_skew_s * 1000)
+        self._evict_ms = round(s.evict_after_s * 1000)
+        self._unsaved = 0
+        self._last_save = time.monotonic()
+        self._consumer = bus.consumer(
+            [topics.POINTS], s.group, on_assign=self._assigned, on_revoke=self._revoked
+        )
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                self.step(timeout_s=0.5)
+        finally:
+            self.close()
+
+    def step(self, timeout_s: float = 0.0) -> int:
+        """Poll once, process what came, advance event time, save when due."""
+        batch = self._consumer.poll(timeout_s, self.settings.poll_records)
+        if batch:
+            self._process(batch)
+        self._caught_up = len(batch) < self.settings.poll_records
+        if batch:
+            self._maybe_advance()
+        self._unsaved += len(batch)
+        due = time.monotonic() - self._last_save >= self.settings.save_interval_s
+        if self._unsaved >= self.settings.save_every_messages or (due and self._unsaved):
+            self.save()
+        return len(batch)
+
+    def drain(self) -> int:
+        """Process everything available now (batch mode), then save."""
+        total = 0
+        while count := self.step(0.0):
+            total += count
+        self.save()
+        return total
+
+    def finish(self) -> None:
+        """End of the data (batch): advance to the newest event time seen, then save."""
+        self.drain()
+        if self._event:
+            self._advance(max(self._event.values()))
+        self.save()
+
+    def close(self) -> None:
+        """Save and leave the group."""
+        self.save()
+        self._consumer.close()
+        self._producer.close()
+
+    @property
+    def watermark(self) -> int | None:
+        """Event time every partition has reached (None: not known yet).
+
+        While the consumer works through a backlog (its last poll was full) partitions are
+        fetched unevenly, so every assigned partition counts; once it has caught up, one that
+        is more than `max_partition_skew_s` behind the newest is idle and does not hold the
+        others back."""
+        event = self._event
+        if not self._caught_up:
+            if any(p not in event for p in self._partitions):
+                return None
+            events = [event[p] for p in self._partitions]
+            return min(events) - self._lateness_ms if events else None
+        events = [event[p] for p in self._partitions if p in event]
+        if not events:
+            return None
+        floor = max(events) - self._skew_ms
+        return min(e for e in events if e >= floor) - self._lateness_ms
+
+    # -- processing -----------------------------------------------------------------------
+    def _process(self, batch: Sequence[Message]) -> None:
+        """The hot loop: every name it uses per point is a local."""
+        counters = self.counters
+        offsets = self._offsets
+        event = self._event
+        seen = self._seen
+        seen_old = self._seen_old
+        vessels = self._vessels
+        updates = self._updates
+        publish = self._publish
+        trail = self.trails.update
+        dirty = self._dirty.add
+        duplicates = points = 0
+        partition = -1
+        newest = 0
+        for message in batch:
+            if message.partition != partition:
+                if partition >= 0:
+                    event[partition] = newest
+                partition = message.partition
+                newest = event.get(partition, 0)
+            offsets[partition] = message.offset + 1
+            point = message.record
+            if point is None:
+                try:
+                    point = _parse_point(message.value)
+                except (ValueError, KeyError, TypeError) as exc:
+                    self._dead_letter(message, Reason.DECODE_ERROR, f"not a track point: {exc}")
+                    continue
+            key = point[:4]  # mmsi, ts, lat, lon: the point's id
+            if key in seen or key in seen_old:
+                duplicates += 1
+                continue
+            seen.add(key)
+            mmsi = point.mmsi
+            vessel = vessels.get(mmsi)
+            if vessel is None:
+                vessel = self._arrive(mmsi, partition)
+            ts = point.ts
+            if point.segment_id:
+                if ts < vessel.last_on:  # re-emitted by tracks, older than the window
+                    duplicates += 1
+                    continue
+                vessel.last_on = ts
+            if ts > vessel.last_ts:
+                vessel.last_ts = ts
+                if ts > newest:
+                    newest = ts
+            try:
+                for update in updates:
+                    alerts = update(point)
+                    if alerts:
+                        publish(alerts)
+            except Exception as exc:  # a detector bug: keep the point, go on with the others
+                log.exception("detector failed on %s", point.id)
+                self._dead_letter(message, Reason.INTERNAL_ERROR, f"detector failed: {exc!r}")
+            trail(point)
+            dirty(mmsi)
+            points += 1
+        if partition >= 0:
+            event[partition] = newest
+        counters.messages += len(batch)
+        counters.points += points
+        counters.duplicates += duplicates
+        if len(seen) >= self.settings.dedup_window:
+            self._seen_old = seen
+            self._seen = set()
+
+    def _publish(self, alerts: Sequence[Alert]) -> None:
+        send = self._producer.send_record
+        for alert in alerts:
+            send(topics.ALERTS, alert, alert.id.encode())
+            for mmsi in alert.mmsis:
+                if mmsi in self._vessels:
+                    self._dirty.add(mmsi)
+        self.counters.alerts += len(alerts)
+
+    def _dead_letter(self, message: Message, reason: Reason, detail: str) -> None:
+        self.counters.deadletters += 1
+        received = message.timestamp_ms or time.time_ns() // 1_000_000
+        source = f"{message.topic}/{message.partition}@{message.offset}"
+        letter = DeadLetter(message_bytes(message), reason, source, received, "detect", detail)
+        self._producer.send_record(topics.DEADLETTER, letter, message.key)
+
+    def _arrive(self, mmsi: int, partition: int) -> _Vessel:
+        """A vessel not in memory: evicted (or saved) before, or new."""
+        stored = self._evicted.pop(mmsi, None) or self.store.load_one(self.settings.group, mmsi)
+        vessel = _Vessel(partition)
+        if stored is not None:
+            self._restore(stored, vessel)
+            vessel.partition = partition
+        self._vessels[mmsi] = vessel
+        return vessel
+
+    def _maybe_advance(self) -> None:
+        now = self.watermark
+        if now is not None and now - self._advanced >= self._advance_ms:
+            self._advance(now)
+
+    def _advance(self, now: int) -> None:
+        self._advanced = now
+        self.counters.advances += 1
+        for detector in self.detectors:
+            alerts = detector.advance(now)
+            if alerts:
+                self._publish(alerts)
+            touched: set[int] | None = getattr(detector, "touched", None)
+            if touched:
+                self._dirty.update(m for m in touched if m in self._vessels)
+                touched.clear()
+
+    # -- saving ---------------------------------------------------------------------------
+    def save(self) -> None:
+        """Alerts acknowledged first, then states and offsets in one store transaction."""
+        self._evict_idle()
+        self._producer.flush()
+        vessels = [self._stored(mmsi) for mmsi in self._dirty if mmsi in self._vessels]
+        vessels.extend(self._evicted.values())
+        marks = {
+            p: PartitionMark(offset, self._event.get(p, 0)) for p, offset in self._offsets.items()
+        }
+        self.store.save(self.settings.group, topics.POINTS, vessels, marks)
+        if self._offsets:
+            self._consumer.commit(
+                {TopicPartition(topics.POINTS, p): o for p, o in self._offsets.items()}
+            )
+        self._dirty.clear()
+        self._evicted.clear()
+        self._unsaved = 0
+        self._last_save = time.monotonic()
+        self.counters.saves += 1
+
+    def _stored(self, mmsi: int, active: bool = True) -> StoredVessel:
+        vessel = self._vessels[mmsi]
+        parts = {_STAGE: _STAGE_PART.pack(vessel.last_on, vessel.last_ts)}
+        for name, detector in self._parts:
+            blob = detector.state_of(mmsi)
+            if blob is not None:
+                parts[name] = blob
+        trail = self.trails.state_of(mmsi)
+        if trail is not None:
+            parts[_TRAIL] = trail
+        return StoredVessel(mmsi, vessel.partition, pack_named(parts), vessel.last_ts, active)
+
+    def _restore(self, stored: StoredVessel, vessel: _Vessel) -> None:
+        try:
+            parts = unpack_named(stored.blob)
+        except BlobFormatError:
+            log.error("vessel %d: unreadable detector state, starting afresh", stored.mmsi)
+            return
+        if _STAGE in parts:
+            vessel.last_on, vessel.last_ts = _STAGE_PART.unpack(parts[_STAGE])
+        for name, detector in self._parts:
+            blob = parts.get(name)
+            if blob is not None:
+                try:
+                    detector.restore(stored.mmsi, blob)
+                except (ValueError, KeyError, TypeError, IndexError):
+                    log.exception("vessel %d: unreadable %s state, dropped", stored.mmsi, name)
+        if _TRAIL in parts:
+            self.trails.restore(stored.mmsi, parts[_TRAIL])
+
+    def _evict_idle(self) -> None:
+        now = self.watermark
+        if now is None:
+            return
+        horizon = now - self._evict_ms
+        idle = [m for m, v in self._vessels.items() if v.last_ts < horizon]
+        for mmsi in idle:
+            self._evicted[mmsi] = self._stored(mmsi, active=False)
+            self._drop(mmsi)
+        self._dirty.difference_update(idle)
+        self.counters.evicted += len(idle)
+
+    def _drop(self, mmsi: int) -> None:
+        self._vessels.pop(mmsi, None)
+        for detector in self.detectors:
+            detector.forget(mmsi)
+        self.trails.forget(mmsi)
+
+    # -- rebalancing ----------------------------------------------------------------------
+    def _assigned(self, partitions: set[TopicPartition]) -> None:
+        numbers = [tp.partition for tp in partitions if tp.topic == topics.POINTS]
+        self._partitions.update(numbers)
+        loaded = self.store.load_active(self.settings.group, numbers)
+        for stored in loaded:
+            vessel = _Vessel(stored.partition)
+            self._restore(stored, vessel)
+            self._vessels[stored.mmsi] = vessel
+        marks = self.store.marks(self.settings.group, topics.POINTS, numbers)
+        for tp in partitions:
+            mark = marks.get(tp.partition)
+            if mark is not None:
+                self._consumer.seek(tp, mark.next_offset)
+                if mark.event_ts:
+                    self._event[tp.partition] = mark.event_ts
+        log.debug("assigned partitions %s (%d vessels loaded)", sorted(numbers), len(loaded))
+
+    def _revoked(self, partitions: set[TopicPartition]) -> None:
+        self.save()
+        lost = {tp.partition for tp in partitions if tp.topic == topics.POINTS}
+        for mmsi in [m for m, v in self._vessels.items() if v.partition in lost]:
+            self._drop(mmsi)
+        for partition in lost:
+            self._offsets.pop(partition, None)
+            self._event.pop(partition, None)
+        self._partitions -= lost
+        log.debug("revoked partitions %s", sorted(lost))
+
+
+def run_detect(
+    bus: Bus,
+    store: DetectStore,
+    rules: RuleSet | Iterable[RuleConfig],
+    context: DetectContext | None = None,
+    settings: DetectSettings | None = None,
+    stop: threading.Event | None = None,
+) -> DetectCounters:
+    """The `lookout detect` service: one member of the `detect` group until `stop` is set."""
+    stage = DetectStage(bus, store, rules, context, settings)
+    stage.run(stop or threading.Event())
+    return stage.counters

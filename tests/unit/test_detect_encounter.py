@@ -1,0 +1,189 @@
+"""encounter: two vessels meeting at sea, and the meetings that are not encounters."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from anomaly.cells import cell_of, cells_for
+from anomaly.detectors.base import RuleConfig
+from anomaly.detectors.encounter import EncounterDetector
+from anomaly.geo import Geography
+from anomaly.records import AlertType, alert_id
+from tests.geo_builders import (
+    BAY_EAST,
+    CHITTAGONG_ANCHORAGE,
+    CHITTAGONG_PORT,
+    beside,
+    feed,
+    final,
+    geography,
+    line,
+    merge,
+    vessel_points,
+)
+from tests.track_builders import ms
+from tracks.records import TrackPoint
+
+A, B = 412_000_001, 563_000_002  # a fishing vessel, and the vessel it meets
+
+
+@pytest.fixture(scope="module")
+def geo() -> Geography:
+    return geography()
+
+
+def meeting(
+    where: tuple[float, float] = BAY_EAST,
+    hours: float = 3.0,
+    knots: float = 0.5,
+    apart_m: float = 200.0,
+    every_s: float = 60.0,
+    ship_types: tuple[int | None, int | None] = (30, 70),
+) -> list[TrackPoint]:
+    """Two vessels keeping station `apart_m` from each other, drifting at `knots`."""
+    fixes = line(where, knots, 45.0, hours, every_s)
+    first = vessel_points(A, fixes, knots, 45.0, ship_type=ship_types[0])
+    second = vessel_points(B, beside(fixes, 90.0, apart_m), knots, 45.0, ship_type=ship_types[1])
+    return merge(first, second)
+
+
+def test_two_vessels_meeting_at_sea(geo: Geography) -> None:
+    points = meeting()
+    alerts = feed(EncounterDetector(geo=geo), points, then_ms=points[-1].ts + 3_600_000)
+    latest = final(alerts)
+    assert len(latest) == 1
+    alert = next(iter(latest.values()))
+    assert alert.type is AlertType.ENCOUNTER
+    assert alert.mmsis == (A, B) and alert.mmsi == A
+    assert alert.id == alert_id(AlertType.ENCOUNTER, [B, A], ms(0))
+    assert alert.start == ms(0)
+    # opened once it had lasted 2 h, revised as it went on, closed when contact was lost
+    first = next(a for a in alerts if a.revision == 1)
+    assert first.detected_at >= ms(2 * 3600) and first.end is None
+    assert alert.revision >= 2 and alert.end == points[-1].ts
+    assert alert.evidence is not None and alert.evidence["type"] == "LineString"
+    assert len(alert.evidence["coordinates"]) > 10
+    assert alert.extra["partner"]["mmsi"] == B
+    assert alert.extra["median_sog_kn"] < 1.0
+    text = " ".join(alert.reasons)
+    assert "within 500 m" in text and "Median speed" in text and "from the nearest port" in text
+
+
+def test_an_encounter_closes_when_the_vessels_part(geo: Geography) -> None:
+    together = line(BAY_EAST, 0.5, 45.0, 2.5)
+    end_lat, end_lon = together[-1][1], together[-1][2]
+    away = line((end_lat, end_lon), 10.0, 200.0, 0.5, t0_s=together[-1][0] + 60)
+    first = vessel_points(A, together + away, 0.5, 45.0)
+    second = vessel_points(
+        B,
+        beside(together, 90.0, 150.0)
+        + beside([(t, end_lat, end_lon) for t, _, _ in away], 90.0, 150.0),
+        0.0,
+        None,
+    )
+    alerts = feed(EncounterDetector(geo=geo), merge(first, second))
+    (alert,) = final(alerts).values()
+    assert alert.end is not None and alert.end <= ms(together[-1][0] + 300)
+    assert any("Parted" in r for r in alert.reasons)
+
+
+@pytest.mark.parametrize(
+    ("label", "points"),
+    [
+        ("at the same anchorage", lambda: meeting(CHITTAGONG_ANCHORAGE, hours=6, knots=0.1)),
+        ("tug alongside in port", lambda: meeting(CHITTAGONG_PORT, 4, 0.0, 30.0, 60, (70, None))),
+        ("tug alongside at sea", lambda: meeting(BAY_EAST, 4, 0.3, 30.0, 60, (70, 52))),
+        ("too short", lambda: meeting(hours=1.5)),
+        ("too far apart", lambda: meeting(apart_m=800.0)),
+        ("together but fast (convoy)", lambda: meeting(knots=8.0, hours=3)),
+    ],
+)
+def test_hard_negatives(geo: Geography, label: str, points: object) -> None:
+    stream = points()  # type: ignore[operator]
+    alerts = feed(EncounterDetector(geo=geo), stream, then_ms=stream[-1].ts + 7_200_000)
+    assert alerts == [], label
+
+
+def test_two_vessels_passing_each_other_at_speed(geo: Geography) -> None:
+    north = line(BAY_EAST, 12.0, 0.0, 1.0, every_s=10)
+    meet = north[len(north) // 2]
+    south_start = (meet[1], meet[2])
+    south = line(south_start, 12.0, 180.0, 0.5, every_s=10, t0_s=meet[0])
+    back = [(2 * meet[0] - t, lat, lon) for t, lat, lon in south]  # arrives at meet, then on
+    south_fixes = sorted(
+        [(t, *beside([(t, la, lo)], 90.0, 150.0)[0][1:]) for t, la, lo in back]
+        + [(t, *beside([(t, la, lo)], 90.0, 150.0)[0][1:]) for t, la, lo in south[1:]]
+    )
+    stream = merge(vessel_points(A, north, 12.0, 0.0), vessel_points(B, south_fixes, 12.0, 180.0))
+    assert feed(EncounterDetector(geo=geo), stream, then_ms=stream[-1].ts + 7_200_000) == []
+
+
+def test_same_ids_when_replayed_and_after_a_restart(geo: Geography) -> None:
+    points = meeting(hours=4)
+    whole = feed(EncounterDetector(geo=geo), points, then_ms=points[-1].ts + 3_600_000)
+    again = feed(EncounterDetector(geo=geo), points, then_ms=points[-1].ts + 3_600_000)
+    assert [a.to_dict() for a in whole] == [a.to_dict() for a in again]
+
+    # crash half way: save both vessels' state, restore into a new detector, go on
+    first = EncounterDetector(geo=geo)
+    half = len(points) * 5 // 8
+    before = feed(first, points[:half])
+    blobs = {m: first.state_of(m) for m in (A, B)}
+    second = EncounterDetector(geo=geo)
+    for mmsi, blob in blobs.items():
+        assert blob is not None
+        second.restore(mmsi, blob)
+    after = feed(second, points[half:], then_ms=points[-1].ts + 3_600_000)
+    assert [a.to_dict() for a in before + after] == [a.to_dict() for a in whole]
+    assert first.state_of(999) is None
+
+
+def test_cells_scale_out_without_duplicates(geo: Geography) -> None:
+    """Two consumers, each owning half of the cells, fed points re-keyed by cell: the pair is
+    alerted once, by the consumer owning the lower-MMSI vessel's cell."""
+    # a meeting straddling the border between two cells
+    border = (17.5, 90.5)
+    points = meeting(where=(border[0] - 0.001, border[1]), hours=3, knots=0.3, apart_m=300.0)
+    owner_of = {cell_of(border[0] - 0.01, border[1]): 0, cell_of(border[0] + 0.01, border[1]): 1}
+
+    def owns(index: int) -> object:
+        return lambda cell: owner_of.get(cell, 0) == index
+
+    consumers = [
+        EncounterDetector(geo=geo, owns_cell=owns(i))  # type: ignore[arg-type]
+        for i in range(2)
+    ]
+    alerts = []
+    for point in points:
+        assert point.lat is not None and point.lon is not None
+        targets = {owner_of.get(c, 0) for c in cells_for(point.lat, point.lon, 1500.0)}
+        for index in sorted(targets):
+            alerts += consumers[index].update(point)
+    for consumer in consumers:
+        alerts += consumer.advance(points[-1].ts + 3_600_000)
+    ids = {a.id for a in alerts}
+    assert len(ids) == 1
+
+
+def test_parameters_come_from_the_rule(geo: Geography) -> None:
+    strict = RuleConfig("encounter", 2, {"min_duration_h": 4.0})
+    points = meeting(hours=3)
+    assert feed(EncounterDetector(strict, geo=geo), points) == []
+    with pytest.raises(ValueError):
+        EncounterDetector(RuleConfig("encounter", 1, {"no_such": 1}), geo=geo)
+
+
+def test_cost_per_point(geo: Geography) -> None:
+    # 40 vessels drifting around the same spot: the neighbour search is not free
+    streams = []
+    for i in range(40):
+        start = (BAY_EAST[0] + (i % 8) * 0.003, BAY_EAST[1] + (i // 8) * 0.003)
+        streams.append(vessel_points(500_000_000 + i, line(start, 0.5, 45.0, 1.0, 30), 0.5, 45.0))
+    points = merge(*streams)
+    detector = EncounterDetector(geo=geo)
+    started = time.perf_counter()
+    feed(detector, points)
+    per_point_us = (time.perf_counter() - started) / len(points) * 1e6
+    assert per_point_us < 300.0, per_point_us  # ~ 40 us here, crowded on purpose
