@@ -13,6 +13,8 @@
 4. Kafka path: `lookout ingest` and `lookout tracks` as two processes, each pinned to one core
    (taskset), through a local tansu broker: messages/s from the first line read to the last
    point saved. Target >= 30,000.
+5. What detection adds to `lookout process`: the same file with every rule disabled, then with
+   the configured rules. Target: at most +30 %.
 Results go to stdout and benchmarks/results/tracks.json.
 """
 
@@ -36,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from anomaly.rules import dump_rules, load_rules  # noqa: E402
 from benchmarks.run import bare_pyais, best_of  # noqa: E402
 from ingest.pipeline import Ingestor, IngestSettings  # noqa: E402
 from ingest.records import PositionReport  # noqa: E402
@@ -53,9 +56,18 @@ STOP_DIAMETER_M = 300.0
 STOP_DURATION = timedelta(minutes=30)
 
 
-def lookout_process(path: Path, out: Path) -> int:
-    summary = process([str(path)], out, IngestSettings())
+def lookout_process(path: Path, out: Path, rules_path: Path | None = None) -> int:
+    summary = process([str(path)], out, IngestSettings(), rules_path=rules_path)
     return int(summary["lines"])
+
+
+def rules_all_disabled(folder: Path) -> Path:
+    rules = load_rules()
+    text = dump_rules(rules)
+    path = folder / "rules-disabled.yaml"
+    path.write_text(text.replace("enabled: true", "enabled: false"))
+    assert all(not rule.enabled for rule in load_rules(path).rules)
+    return path
 
 
 def decoded_positions(path: Path) -> list[PositionReport]:
@@ -220,6 +232,16 @@ def main() -> None:
             "process_messages_per_s": round(messages / process_s),
             "ratio": round(base_s / process_s, 3),
             "target": ">= 0.3",
+        }
+        quiet = rules_all_disabled(Path(tmp))
+        bare_s, _ = best_of(
+            args.repeat, lambda: lookout_process(path, Path(tmp) / "out-bare", quiet)
+        )
+        results["detection_overhead"] = {
+            "process_without_detection_s": round(bare_s, 3),
+            "process_with_detection_s": round(process_s, 3),
+            "added": f"{(process_s / bare_s - 1) * 100:.0f}%",
+            "target": "<= 30%",
         }
         reports = decoded_positions(path)
         ours_s, our_stops = best_of(args.repeat, lambda: lookout_tracks_job(reports))
