@@ -26,7 +26,11 @@ __all__ = ["ALERTS_FILE", "BATCH_DETECT", "BatchDetection"]
 
 ALERTS_FILE: Final = "alerts.jsonl"
 BATCH_DETECT: Final = DetectSettings(
-    save_interval_s=3600.0, save_every_messages=50_000, poll_records=10_000, keyed_by=None
+    save_interval_s=3600.0,
+    save_every_messages=50_000,  # commits, so the in-process bus can let points go
+    poll_records=10_000,
+    keyed_by=None,
+    persist=False,  # nothing to resume: states are kept only for vessels evicted and back
 )
 
 

@@ -49,9 +49,9 @@ DETECTORS: Final[dict[str, str | type[Any]]] = {
     "encounter": "anomaly.detectors.encounter:EncounterDetector",
     "zone_entry": "anomaly.detectors.zone_entry:ZoneEntryDetector",
     "coastal_approach": "anomaly.detectors.coastal_approach:CoastalApproachDetector",
-    # -- models: register when they exist, e.g. ------------------------------------------------
-    # "route_anomaly": "anomaly.models.route:RouteAnomalyDetector",
-    # "migrant_risk": "anomaly.risk:MigrantRiskDetector",
+    # -- learned models (anomaly/models/) --------------------------------------------------------
+    "route_anomaly": "anomaly.detectors.route_anomaly:RouteAnomalyDetector",
+    "migrant_risk": "anomaly.detectors.migrant_risk:MigrantRiskDetector",
 }
 
 _loaded: dict[str, type[Any] | None] = {}

@@ -71,6 +71,7 @@ class DetectSettings:
     advance_every_s: float = 60.0  # event time between two `advance` calls
     evict_after_s: float = 24 * 3600.0  # a vessel silent this long leaves memory
     keyed_by: str | None = "mmsi"  # detectors to run ("mmsi": per vessel); None: every one
+    persist: bool = True  # save detector states (False: a batch run, nothing to resume)
 
 
 @dataclass
@@ -319,7 +320,11 @@ class DetectStage:
         """Alerts acknowledged first, then states and offsets in one store transaction."""
         self._evict_idle()
         self._producer.flush()
-        vessels = [self._stored(mmsi) for mmsi in self._dirty if mmsi in self._vessels]
+        vessels = (
+            [self._stored(mmsi) for mmsi in self._dirty if mmsi in self._vessels]
+            if self.settings.persist
+            else []
+        )
         vessels.extend(self._evicted.values())
         marks = {
             p: PartitionMark(offset, self._event.get(p, 0)) for p, offset in self._offsets.items()

@@ -2,9 +2,10 @@
 
 An alert's `evidence` is a GeoJSON LineString of the track around its episode. `Trails` keeps,
 per vessel, a bounded ring of on-track positions: one a `spacing_s` at most (and the first of
-every segment), never older than `horizon_s`. When the ring is full its older half is thinned to
-every other point, so recent minutes stay sharp while hours of history cost the same few
-`capacity` slots: a loitering episode of many hours still gets a track, coarser at its start.
+every segment), never older than `horizon_s`. When the ring is full it is thinned by age: one
+position per two minutes over the last half hour, per ten minutes up to three hours back, per
+half hour beyond, so that a loitering episode of many hours, or one closed hours after it
+began, still has its whole track, and a vessel costs at most `capacity` positions.
 
 Positions live in one flat `array('d')` per vessel (ts, lat, lon): 24 bytes a point. The
 update costs a dictionary lookup and a comparison for most points (10 s reports, 60 s spacing).
@@ -55,7 +56,7 @@ class Trails:
             return
         rows.extend((ts, point.lat, point.lon))  # type: ignore[arg-type]  # on track: not None
         if len(rows) > self.capacity * _WIDTH:
-            self._rows[point.mmsi] = rows = _thinned(rows, self.capacity)
+            self._rows[point.mmsi] = rows = _thinned(rows)
         if ts - rows[0] > self._horizon_ms:
             self._rows[point.mmsi] = _recent(rows, ts - self._horizon_ms)
 
@@ -119,13 +120,32 @@ class Trails:
         self._rows.pop(mmsi, None)
 
 
-def _thinned(rows: array[float], capacity: int) -> array[float]:
-    """Every other row of the older half, then the newer half as it is."""
-    half = capacity // 2
+# (age up to, one position per): recent minutes sharp, hours coarser.
+_SCHEDULE: Final = ((30 * 60_000, 2 * 60_000), (3 * 3_600_000, 10 * 60_000))
+_OLDER_SPACING_MS: Final = 30 * 60_000
+
+
+def _thinned(rows: array[float]) -> array[float]:
+    """One position per two minutes over the last half hour, per ten minutes up to three hours
+    back, per half hour beyond: about 50 positions cover the twelve-hour horizon."""
+    newest = rows[-_WIDTH]
+    kept: list[int] = []
+    last_key: tuple[int, int] | None = None
+    for i in range(len(rows) - _WIDTH, -1, -_WIDTH):
+        ts = rows[i]
+        age = newest - ts
+        spacing = _OLDER_SPACING_MS
+        for limit, every in _SCHEDULE:
+            if age < limit:
+                spacing = every
+                break
+        key = (spacing, int(ts // spacing))
+        if key != last_key:
+            kept.append(i)
+            last_key = key
     out = array("d")
-    for i in range(0, half, 2):
-        out.extend(rows[i * _WIDTH : (i + 1) * _WIDTH])
-    out.extend(rows[half * _WIDTH :])
+    for i in reversed(kept):
+        out.extend(rows[i : i + _WIDTH])
     return out
 
 

@@ -90,6 +90,15 @@ class Authenticator:
             for digest in [d for d, (_, info) in self._cache.items() if info.key_id == key_id]:
                 del self._cache[digest]
 
+    def verified_recently(self, credential: str | None) -> bool:
+        """Whether `authenticate(credential)` can answer from memory: an API key verified
+        within the cache period. Otherwise it asks the database (a token's key, a key not seen
+        lately): the caller should then call it off the event loop."""
+        if not credential or credential.count(".") == 2:
+            return not credential
+        cached = self._cache.get(hash_key(credential, self.pepper))
+        return cached is not None and cached[0] > time.monotonic() and cached[1].usable(now_ms())
+
     def key_info(self, key: str) -> KeyInfo | None:
         digest = hash_key(key, self.pepper)
         now = time.monotonic()

@@ -1,6 +1,10 @@
 """Everything a running API holds: store, agencies, audit, webhooks, metrics, background
 threads. Built synchronously by `ApiContext.open(settings)` (so tests can use an app without
-running its lifespan); `start()` launches the background threads, `close()` stops them."""
+running its lifespan); `start()` launches the background threads, `close()` stops them.
+
+Whenever the agencies are (re)loaded, their visibility indexes are claimed for the agreements
+just loaded (api/visibility.py); the `visibility-build` thread then builds whatever is pending,
+a bounded batch at a time. Until an agency's index is complete its polls scan the feed."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from api.auth import Authenticator, RateLimiter
 from api.metrics import Metrics
 from api.settings import ApiSettings
 from api.sharing import Agency, Registry, compile_agency, load_zones, read_agency_configs
-from api.store import AlertStore
+from api.store import AlertStore, now_ms
 from api.vessels import LatestPositions, NoVessels, VesselSource
 from api.webhooks import Outbox, WebhookWorker
 from lookout.db import make_engine, migrate
@@ -45,6 +49,8 @@ class ApiContext:
         default_factory=lambda: ThreadPoolExecutor(READER_THREADS, thread_name_prefix="api-read")
     )
     _refresher: threading.Thread | None = None
+    _builder: threading.Thread | None = None
+    _build_wanted: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def open(
@@ -107,6 +113,15 @@ class ApiContext:
             except ValueError:
                 log.exception("agency %s cannot be compiled; left out", stored.config.id)
         self.registry.replace(compiled)
+        if self.store.visibility.claim(compiled, now_ms):
+            self._build_wanted.set()
+
+    def build_visibility(self, max_batches: int | None = None) -> bool:
+        """Build the pending visibility indexes of the agencies loaded here, in this thread;
+        True when none is left pending."""
+        return self.store.visibility.build(
+            self.registry.all(), now_ms, max_batches=max_batches, stop=self.stopping.is_set
+        )
 
     def start(self) -> None:
         self.audit_writer.start()
@@ -128,6 +143,12 @@ class ApiContext:
                 target=self._refresh_loop, name="agencies-refresh", daemon=True
             )
             self._refresher.start()
+        if self._builder is None:
+            self._build_wanted.set()  # an index left pending by a previous process
+            self._builder = threading.Thread(
+                target=self._build_loop, name="visibility-build", daemon=True
+            )
+            self._builder.start()
 
     def _refresh_loop(self) -> None:
         while not self.stopping.wait(self.settings.agencies_refresh_s):
@@ -136,14 +157,29 @@ class ApiContext:
             except Exception:
                 log.exception("reloading agencies failed; keeping the previous ones")
 
+    def _build_loop(self) -> None:
+        # Woken by a claim here; otherwise, every refresh period, it picks up an index that
+        # a writer in another process marked incomplete.
+        while not self.stopping.is_set():
+            self._build_wanted.wait(self.settings.agencies_refresh_s)
+            self._build_wanted.clear()
+            try:
+                self.build_visibility()
+            except Exception:
+                log.exception("building the visibility index failed; retrying later")
+
     def close(self) -> None:
         self.stopping.set()
+        self._build_wanted.set()
         if self.webhooks is not None:
             self.webhooks.stop()
             self.webhooks = None
         if self._refresher is not None:
             self._refresher.join(timeout=5)
             self._refresher = None
+        if self._builder is not None:
+            self._builder.join(timeout=5)
+            self._builder = None
         self.readers.shutdown(wait=True, cancel_futures=True)
         self.audit_writer.close()
         self.store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -35,7 +36,12 @@ async def current_caller(
     api_key: Annotated[str | None, Depends(api_key_header)],
 ) -> Caller:
     credential = credentials.credentials if credentials is not None else api_key
-    return context.auth.authenticate(credential)
+    auth = context.auth
+    if auth.verified_recently(credential):
+        return auth.authenticate(credential)
+    # A database lookup: in a reader thread, so that it never stalls the other requests.
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(context.readers, auth.authenticate, credential)
 
 
 CurrentCaller = Annotated[Caller, Depends(current_caller)]

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from api import problems
 from api.context import ApiContext
 from api.metrics import LatencyMiddleware
-from api.routes import admin, alerts, health, token
+from api.routes import admin, alerts, backtest, health, rules, token
 from api.routes import map as map_routes
 from api.routes import trends as trend_routes
 from api.routes import vessels as vessel_routes
@@ -65,9 +65,20 @@ def create_app(
     )
     app.state.context = ctx
     problems.install(app)
-    for module in (alerts, vessel_routes, admin, token, health, map_routes, trend_routes):
+    for module in (
+        alerts,
+        vessel_routes,
+        admin,
+        token,
+        health,
+        map_routes,
+        trend_routes,
+        rules,
+        backtest,
+    ):
         app.include_router(module.router)
-    app.add_middleware(LatencyMiddleware, metrics=ctx.metrics)
+    app.add_middleware(alerts.PollFastPath, context=ctx)
+    app.add_middleware(LatencyMiddleware, metrics=ctx.metrics)  # outermost: times both
     return app
 
 

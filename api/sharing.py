@@ -14,6 +14,7 @@ they touch, whatever else is configured (safety of life at sea comes before the 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -101,6 +102,10 @@ class Agency:
     bbox: BBox | None  # of `geometry`; None = anywhere
     zone_ids: frozenset[str] = field(default_factory=frozenset)
     webhook_secret: str | None = field(default=None, repr=False)
+    fingerprint: str = ""
+    """A digest of everything `visible_mask` reads of the agreement (`agreement_fingerprint`):
+    while it is unchanged, so is what the agency sees. The visibility index (api/visibility.py)
+    is trusted only for the fingerprint it was built with; "" means none (always scan)."""
 
     @property
     def id(self) -> str:
@@ -143,28 +148,65 @@ class Agency:
         return bool(self.covers([lon], [lat])[0])
 
 
+_TLP_RANK: dict[Tlp, int] = {tlp: tlp.rank for tlp in Tlp}  # `Tlp.rank` builds a list per call
+
+
 def visible_mask(agency: Agency, items: Sequence[Shareable]) -> list[bool]:
     """The sharing decision, for each item: may `agency` see it? The only place it is made."""
     if not items:
         return []
     inside = agency.covers([i.lon for i in items], [i.lat for i in items])
     types = agency.alert_types
-    max_rank = agency.max_tlp.rank
+    max_rank = _TLP_RANK[agency.max_tlp]
+    agency_id, sar = agency.id, agency.sar
     out: list[bool] = []
     for item, in_area in zip(items, inside.tolist(), strict=True):
-        if agency.id == item.owner or agency.id in item.recipients:
+        if agency_id == item.owner or agency_id in item.recipients:
             out.append(True)  # the owner; or named by the owner, whatever the marking
-        elif item.type == AlertType.DISTRESS and agency.sar and in_area:
+        elif item.type == AlertType.DISTRESS and sar and in_area:
             out.append(True)  # safety of life at sea: every SAR partner whose area it touches
         elif item.tlp is Tlp.RED or item.tlp is Tlp.AMBER_STRICT:
             out.append(False)  # RED: named recipients only; AMBER+STRICT: the owner only
         else:
-            out.append(in_area and item.type in types and item.tlp.rank <= max_rank)
+            out.append(in_area and item.type in types and _TLP_RANK[item.tlp] <= max_rank)
     return out
 
 
 def visible(agency: Agency, item: Shareable) -> bool:
     return visible_mask(agency, [item])[0]
+
+
+RULES_VERSION = 1
+"""Part of every agreement fingerprint. Bump it with any change to what `visible_mask`
+decides: every agency's visibility index is then rebuilt, and polls scan until it is."""
+
+
+def agreement_fingerprint(config: AgencyConfig, zones: Mapping[str, BaseGeometry]) -> str:
+    """A digest of what decides an agency's visibility: its id (owner and named recipient
+    checks), its areas (named zones by their geometry, so editing a zone file counts), the
+    alert types it receives (`all` resolved, so a new alert type counts), its highest TLP,
+    whether it is a search-and-rescue partner, and `RULES_VERSION`. Not its name, roles,
+    webhook or whether it is active: they change no sharing decision."""
+    areas: Any
+    if config.areas == "any":
+        areas = "any"
+    else:
+        areas = [
+            ["zone", a, shapely.to_wkb(zones[a], hex=True) if a in zones else None]
+            if isinstance(a, str)
+            else ["geojson", a]
+            for a in config.areas
+        ]
+    types = (
+        sorted(t.value for t in AlertType)
+        if config.alert_types == "all"
+        else sorted({t.value for t in config.alert_types})
+    )
+    canonical = orjson.dumps(
+        [RULES_VERSION, config.id, areas, types, config.max_tlp.value, config.sar],
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(canonical).hexdigest()
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -194,8 +236,9 @@ def load_zones(config_dir: Path) -> dict[str, BaseGeometry]:
 def compile_agency(
     config: AgencyConfig, zones: Mapping[str, BaseGeometry], webhook_secret: str | None = None
 ) -> Agency:
+    fingerprint = agreement_fingerprint(config, zones)
     if config.areas == "any":
-        return Agency(config, None, None, webhook_secret=webhook_secret)
+        return Agency(config, None, None, webhook_secret=webhook_secret, fingerprint=fingerprint)
     parts: list[BaseGeometry] = []
     zone_ids: set[str] = set()
     for area in config.areas:
@@ -215,11 +258,12 @@ def compile_agency(
     if not parts:
         # No area at all: sees nothing by area (named recipients only).
         empty = shapely.Polygon()
-        return Agency(config, empty, (0.0, 0.0, 0.0, 0.0), frozenset(), webhook_secret)
+        return Agency(config, empty, (0.0, 0.0, 0.0, 0.0), frozenset(), webhook_secret, fingerprint)
     union = shapely.union_all(parts)
     shapely.prepare(union)
     west, south, east, north = union.bounds
-    return Agency(config, union, (west, south, east, north), frozenset(zone_ids), webhook_secret)
+    bbox = (west, south, east, north)
+    return Agency(config, union, bbox, frozenset(zone_ids), webhook_secret, fingerprint)
 
 
 def read_agency_configs(config_dir: Path) -> list[AgencyConfig]:

@@ -27,12 +27,12 @@ from sqlalchemy import Connection, Engine
 
 from anomaly.records import Alert, AlertType, Outcome, Status, Tlp
 from api import tables as t
+from api import visibility
 from api.keys import hash_key, key_id_of, key_matches, new_key
+from api.locks import FEED_LOCK
 from api.sharing import Agency, AgencyConfig, Registry, Role, Shareable, visible_mask
+from api.visibility import Masks, VisibilityIndex
 from lookout.db import SQLITE_BEGIN_OPTION, SQLITE_BUSY_TIMEOUT_MS, make_engine
-
-FEED_LOCK: Final = 0x4C4B4146  # "LKAF": serialises alert_feed.seq assignment and commit
-AUDIT_LOCK: Final = 0x4C4B4155  # "LKAU": serialises the audit hash chain
 
 _TLP_BY_NAME: Final = {tlp.value: tlp for tlp in Tlp}
 
@@ -152,6 +152,7 @@ class AlertStore:
             else engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         )
         self.reader = FeedReader(self)
+        self.visibility = VisibilityIndex(self)
         self.before_commit: Callable[[], None] | None = None
         """Fault injection for tests: called inside the write transaction, before commit."""
 
@@ -168,11 +169,13 @@ class AlertStore:
         self.engine.dispose()
 
     @contextmanager
-    def locked(self, lock: int) -> Iterator[Connection]:
-        """A write transaction holding `lock` until it commits (or rolls back)."""
+    def locked(self, *locks: int) -> Iterator[Connection]:
+        """A write transaction holding `locks` (api/locks.py, in that order) until it commits
+        (or rolls back)."""
         with self._writer.begin() as conn:
             if self.postgres:
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+                for lock in locks:
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
             yield conn
 
     def ping(self) -> None:
@@ -254,7 +257,7 @@ class AlertStore:
                 stored.append(_feed_item([row[c.name] for c in _FEED_COLUMNS]))
             if feed_rows:
                 conn.execute(t.alert_feed.insert(), feed_rows)
-                self._enqueue_webhooks(conn, stored, at)
+                self._shared(conn, stored, at)
             if self.before_commit is not None:
                 self.before_commit()
         return stored
@@ -289,12 +292,46 @@ class AlertStore:
         head = conn.execute(sa.select(sa.func.max(t.alert_feed.c.seq))).scalar()
         return int(head or 0)
 
-    def _enqueue_webhooks(self, conn: Connection, items: Sequence[FeedItem], at: int) -> None:
+    def shareables(
+        self, conn: Connection, after: int, through: int
+    ) -> tuple[list[int], list[Shareable]]:
+        """The stored versions `after < seq <= through`, ascending: their seqs and what the
+        sharing decision needs of them."""
+        f = t.alert_feed.c
+        rows = conn.execute(
+            sa.select(f.seq, f.alert_id, f.type, f.tlp, f.lat, f.lon, f.owner, f.recipients)
+            .where(f.seq > after, f.seq <= through)
+            .order_by(f.seq)
+        ).all()
+        shareables = [
+            Shareable(
+                r.alert_id,
+                r.type,
+                _TLP_BY_NAME[r.tlp],
+                r.lat,
+                r.lon,
+                r.owner,
+                _recipients_of(r.recipients),
+            )
+            for r in rows
+        ]
+        return [int(r.seq) for r in rows], shareables
+
+    def _shared(self, conn: Connection, items: Sequence[FeedItem], at: int) -> None:
+        """What new versions `items` (ascending) share, in their transaction: the visibility
+        index rows and the webhook outbox messages, from one sharing decision per agency."""
+        masks = Masks([i.shareable for i in items])
+        visibility.write(conn, self.registry, [i.seq for i in items], masks, at)
+        self._enqueue_webhooks(conn, items, at, masks)
+
+    def _enqueue_webhooks(
+        self, conn: Connection, items: Sequence[FeedItem], at: int, masks: Masks
+    ) -> None:
         rows: list[dict[str, Any]] = []
         for agency in self.registry.all():
             if not agency.config.webhook or not agency.config.active:
                 continue
-            mask = visible_mask(agency, [i.shareable for i in items])
+            mask = masks.of(agency)
             for item, ok in zip(items, mask, strict=True):
                 if ok:
                     rows.append(
@@ -396,7 +433,7 @@ class AlertStore:
                 )
             )
             item = _feed_item([row[c.name] for c in _FEED_COLUMNS])
-            self._enqueue_webhooks(conn, [item], at)
+            self._shared(conn, [item], at)
         return item
 
     def add_note(self, alert_id: str, agency_id: str, key_id: str, text: str) -> dict[str, Any]:
@@ -706,9 +743,16 @@ _FEED_SELECT: Final = (
 class FeedReader:
     """The polling hot path: one statement per scan, on a connection kept per thread.
 
+    A poll reads the agency's visibility index (api/visibility.py): a range scan of
+    `alert_visibility` on (agency, seq) after the cursor, joined to the versions, in the same
+    statement as the feed's head and the index's state. When the state is not complete for the
+    agency's agreement (a new agency, an agreement being rebuilt) the poll scans the feed
+    instead, narrowed by a SQL prefilter. Either way `visible_mask` decides every row.
+
     Connections are plain DB-API ones in autocommit mode (psycopg 3 or sqlite3), outside the
     SQLAlchemy pool: no checkout ping, no BEGIN/ROLLBACK round trips, and psycopg prepares the
-    repeated statement server-side. The SQL text is built once per agreement and filter shape.
+    repeated statement server-side. The SQL text is built once per filter shape (and, for the
+    scan, per agreement).
     """
 
     def __init__(self, store: AlertStore) -> None:
@@ -759,6 +803,51 @@ class FeedReader:
             self._all.clear()
         self._local = threading.local()
 
+    def _filters(
+        self, types: tuple[str, ...], bbox: bool, since: bool, ph: Callable[[str], str]
+    ) -> list[str]:
+        where: list[str] = []
+        if types:
+            where.append(f"f.type IN ({_literals(types)})")
+        if bbox:
+            where.append(f"f.lat BETWEEN {ph('south')} AND {ph('north')}")
+            where.append(f"f.lon BETWEEN {ph('west')} AND {ph('east')}")
+        if since:
+            where.append(f"f.committed_at >= {ph('since')}")
+        return where
+
+    def _cache(self, key: tuple[Any, ...], statement: str) -> str:
+        if len(self._sql) > 10_000:
+            self._sql.clear()
+        self._sql[key] = statement
+        return statement
+
+    def _index_statement(self, types: tuple[str, ...], bbox: bool, since: bool) -> str:
+        """Head, whether the index is usable (NULL when not), then up to `scan` index rows
+        after the cursor: their seq, and the version's columns when it passes the filters
+        (NULL when not). One statement, so one snapshot."""
+        key = ("index", types, bbox, since)
+        cached = self._sql.get(key)
+        if cached is not None:
+            return cached
+        ph: Callable[[str], str] = _pg_placeholder if self.postgres else _sqlite_placeholder
+        join = " AND ".join(["f.seq = v.seq", *self._filters(types, bbox, since, ph)])
+        columns = ", ".join(f"f.{c.strip()}" for c in _FEED_SELECT.split(","))
+        statement = (
+            "WITH h AS (SELECT COALESCE(MAX(seq), 0) AS head FROM alert_feed), "
+            "s AS (SELECT 1 AS usable FROM alert_visibility_state "
+            f"WHERE agency_id = {ph('agency')} AND fingerprint = {ph('fingerprint')} "
+            "AND complete), "
+            "v AS (SELECT x.seq FROM alert_visibility x "
+            f"WHERE x.agency_id = {ph('agency')} AND x.seq > {ph('after')} "
+            "AND EXISTS (SELECT 1 FROM s) "
+            f"ORDER BY x.seq LIMIT {ph('scan')}) "
+            f"SELECT h.head, (SELECT usable FROM s), v.seq, {columns} "
+            f"FROM h LEFT JOIN v ON 1 = 1 LEFT JOIN alert_feed f ON {join} "
+            "ORDER BY v.seq"
+        )
+        return self._cache(key, statement)
+
     def _statement(
         self,
         agency: Agency,
@@ -772,13 +861,7 @@ class FeedReader:
             return cached
         ph: Callable[[str], str] = _pg_placeholder if self.postgres else _sqlite_placeholder
         where = [f"f.seq > {ph('after')}", "f.seq <= h.head"]
-        if types:
-            where.append(f"f.type IN ({_literals(types)})")
-        if bbox:
-            where.append(f"f.lat BETWEEN {ph('south')} AND {ph('north')}")
-            where.append(f"f.lon BETWEEN {ph('west')} AND {ph('east')}")
-        if since:
-            where.append(f"f.committed_at >= {ph('since')}")
+        where.extend(self._filters(types, bbox, since, ph))
         if agency.id != self.store.operator:  # the operator owns every alert
             where.append(_prefilter_sql(agency, ph))
         columns = ", ".join(f"f.{c.strip()}" for c in _FEED_SELECT.split(","))
@@ -788,10 +871,7 @@ class FeedReader:
             f"ORDER BY f.seq LIMIT {ph('scan')}) "
             "SELECT h.head, p.* FROM h LEFT JOIN p ON 1 = 1 ORDER BY p.seq"
         )
-        if len(self._sql) > 10_000:
-            self._sql.clear()
-        self._sql[key] = statement
-        return statement
+        return self._cache(key, statement)
 
     def page(
         self,
@@ -804,19 +884,66 @@ class FeedReader:
         since_ms: int | None = None,
         max_scans: int = 8,
     ) -> Page:
-        statement = self._statement(
-            agency, tuple(sorted(types)), bbox is not None, since_ms is not None
-        )
-        scan = max(limit * 2, 256)
-        params: dict[str, Any] = {
-            "scan": scan,
-            "agency": agency.id,
-            "recipient": f"%|{agency.id}|%",
-        }
+        shape = (tuple(sorted(types)), bbox is not None, since_ms is not None)
+        params: dict[str, Any] = {"agency": agency.id}
         if bbox is not None:
             params.update(zip(("west", "south", "east", "north"), bbox, strict=True))
         if since_ms is not None:
             params["since"] = since_ms
+        if agency.fingerprint:
+            page = self._index_page(agency, after, limit, shape, params, max_scans)
+            if page is not None:
+                return page
+        return self._scan_page(agency, after, limit, shape, params, max_scans)
+
+    def _index_page(
+        self,
+        agency: Agency,
+        after: int,
+        limit: int,
+        shape: tuple[tuple[str, ...], bool, bool],
+        params: dict[str, Any],
+        max_scans: int,
+    ) -> Page | None:
+        """The page from the index; None when it is not usable for the agency's agreement."""
+        statement = self._index_statement(*shape)
+        filtered = bool(shape[0]) or shape[1] or shape[2]
+        scan = max(limit * 2, 256) if filtered else limit
+        params = {**params, "fingerprint": agency.fingerprint, "scan": scan}
+        items: list[FeedItem] = []
+        position = after
+        for _ in range(max_scans):
+            params["after"] = position
+            rows = self._execute(statement, params)
+            if rows[0][1] is None:
+                # Not usable (any more): what was read before came from a complete index.
+                return Page(items, position) if position > after else None
+            head = int(rows[0][0])
+            considered = [r for r in rows if r[2] is not None]
+            found = [_feed_item(r[3:]) for r in considered if r[3] is not None]
+            mask = visible_mask(agency, [i.shareable for i in found])
+            for item, ok in zip(found, mask, strict=True):
+                if ok:
+                    items.append(item)
+                    if len(items) == limit:
+                        return Page(items, item.seq)
+            if len(considered) < scan:
+                return Page(items, max(head, after))
+            position = int(considered[-1][2])
+        return Page(items, position)
+
+    def _scan_page(
+        self,
+        agency: Agency,
+        after: int,
+        limit: int,
+        shape: tuple[tuple[str, ...], bool, bool],
+        params: dict[str, Any],
+        max_scans: int,
+    ) -> Page:
+        statement = self._statement(agency, *shape)
+        scan = max(limit * 2, 256)
+        params = {**params, "scan": scan, "recipient": f"%|{agency.id}|%"}
         if agency.bbox is not None:
             params.update(zip(("a_west", "a_south", "a_east", "a_north"), agency.bbox, strict=True))
         items: list[FeedItem] = []

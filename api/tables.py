@@ -1,13 +1,17 @@
 """The API's tables as SQLAlchemy Core objects, for queries.
 
-The schema itself is created by the Alembic revision `api/migrations/versions/0001_api.py`
-(the "api" branch); these definitions mirror it column for column. Times are epoch
-milliseconds (BIGINT).
+The schema itself is created by the Alembic revisions of the "api" branch
+(`api/migrations/versions/`: 0001_api.py, and 0002_visibility.py for the visibility index);
+these definitions mirror them column for column. Times are epoch milliseconds (BIGINT).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy import Connection
 
 metadata = sa.MetaData()
 
@@ -57,6 +61,31 @@ alert_feed = sa.Table(
     sa.Column("recipients", sa.Text(), nullable=False),  # "|a|b|" or ""
     sa.Column("committed_at", sa.BigInteger(), nullable=False),
     sa.Column("body", sa.Text(), nullable=False),  # the alert as served (JSON)
+)
+
+# The visibility index: which stored versions each agency may see, one row per (agency,
+# version), written in the same transaction as the version (api/visibility.py). A poll is a
+# range scan of it. Rows only narrow the candidates: `visible_mask` still decides each one.
+alert_visibility = sa.Table(
+    "alert_visibility",
+    metadata,
+    sa.Column("agency_id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,
+)
+
+# Per agency: the agreement its index rows were computed for, and how far they are built.
+# `complete`: every stored version has its row (or none, when not visible), and writers keep
+# it so. Otherwise versions up to `built_through` are done and a rebuild is in progress;
+# readers scan instead.
+alert_visibility_state = sa.Table(
+    "alert_visibility_state",
+    metadata,
+    sa.Column("agency_id", sa.String(64), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("built_through", sa.BigInteger(), nullable=False),
+    sa.Column("complete", sa.Boolean(), nullable=False),
+    sa.Column("updated_at", sa.BigInteger(), nullable=False),
 )
 
 # The latest version of each alert.
@@ -150,3 +179,24 @@ webhook_outbox = sa.Table(
     sa.Column("last_status", sa.Integer(), nullable=True),
     sa.Column("last_error", sa.Text(), nullable=True),
 )
+
+
+def append_rows(conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert many rows (tuples in the table's column order) in the current transaction: COPY
+    on PostgreSQL, the driver's executemany on SQLite. Several times cheaper than SQLAlchemy's
+    executemany, which builds a parameter dict per row."""
+    if not rows:
+        return
+    columns = ", ".join(c.name for c in table.columns)
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in table.columns)
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", list(rows))

@@ -5,20 +5,31 @@ straight legs with gentle course changes; class A vessels report every 10 s unde
 every 3 min at anchor, class B every 30 s; static data (type 5, or type 24 A/B) every 6 min,
 type 5 split over two sentences grouped by tag block. A small share of lines can be corrupted
 (`noise`) to exercise the dead-letter path.
+
+`write_scenario` is the realistic one (`lookout simulate --scenario bay-of-bengal`): traffic on
+the region's lanes, fishing grounds, ferries and anchorages, ITU reporting rates, coastal
+stations and satellite passes, coverage holes, and injected behaviours of every alert type
+with a truth file (`lookout.sim`).
 """
 
 from __future__ import annotations
 
+import gzip
 import heapq
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pyais.encode import encode_dict
 
 from ingest.framing import checksum
+
+if TYPE_CHECKING:
+    from lookout.sim.scenario import ScenarioSettings
+    from lookout.sim.truth import ScenarioInfo
 
 EARTH_RADIUS_M = 6_371_000.0
 KNOT_MS = 1852 / 3600
@@ -185,3 +196,33 @@ def simulate(
             for line in _with_tags(sentence, now_ms, group, station):
                 yield _corrupt(line, rng) if noise and rng.random() < noise else line
         heapq.heappush(queue, (now_ms + vessel.interval_ms(), index))
+
+
+# -- scenarios: regional traffic with labelled behaviours (lookout.sim) --------------------
+def write_scenario(
+    out: str | Path,
+    truth: str | Path,
+    settings: ScenarioSettings | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ScenarioInfo:
+    """Simulate a scenario: NMEA with tag-block times to `out` (gzip when it ends in .gz),
+    its truth to `truth` (JSON lines, see `lookout.sim.truth`). Returns the scenario line."""
+    from lookout.sim.scenario import Scenario, ScenarioSettings
+    from lookout.sim.truth import write_truth
+
+    scenario = Scenario(settings or ScenarioSettings())
+    out_path = Path(out)
+    opener: Any = gzip.open if out_path.suffix == ".gz" else open
+    count = 0
+    with opener(out_path, "wt", encoding="ascii", newline="\n") as stream:
+        write = stream.write
+        for line in scenario.lines():
+            write(line)
+            write("\n")
+            count += 1
+            if progress is not None and count % 100_000 == 0:
+                progress(count)
+    info = scenario.info()
+    info.counts["lines"] = count
+    write_truth(Path(truth), info, scenario.truth(), scenario.roster())
+    return info

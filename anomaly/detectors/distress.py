@@ -9,7 +9,8 @@ reports are not distress and are ignored when `ignore_test_status` is set.
 
 While the device keeps transmitting the alert is revised as it drifts (every `revise_every_min`
 once it moved `revise_moved_m`), with the drift's speed and direction; it ends when the device
-has been silent `end_after_silent_min`, or when a ship that reported status 14 reports another.
+has been silent `end_after_silent_min` (long: far offshore only satellite passes hear it, an
+hour or more apart), or when a ship that reported status 14 reports another.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ _STATUS_KIND: Final = "status14"
 class DistressParams(Params):
     revise_every_min: float = Field(10.0, gt=0)
     revise_moved_m: float = Field(500.0, ge=0)
-    end_after_silent_min: float = Field(30.0, gt=0)
+    end_after_silent_min: float = Field(180.0, gt=0)
     ignore_test_status: bool = True
 
 

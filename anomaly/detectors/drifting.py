@@ -13,12 +13,14 @@ the run has lasted `min_duration_h` (`fishing_min_duration_h` for fishing vessel
 
 - the vessel went somewhere: at least `min_displacement_m` from where the run began, at a net
   `min_drift_kn` (a vessel at anchor swings around its anchor and stays);
-- its reports say drift: where most give a heading (`heading_share`), `deviation_share` of them
+- its reports say drift: it reports being not under command (status 2) in half of them; or,
+  where most give a heading (`heading_share`), `deviation_share` of them
   differ from the course by `min_deviation_deg`; where they do not, the course wanders by
   `wander_deg` on average from one report to the next, over `wander_min_reports` reports made at
   `wander_min_kn` or more (below that a course over ground is GPS noise: a boat settling on its
-  mooring is not adrift). Fishing vessels, which drift with their nets for hours on end, need
-  the heading evidence and `fishing_min_duration_h`;
+  mooring is not adrift). Fishing vessels that do not report a status (class B, or status 15)
+  may be drifting with their nets for hours on end: they need the heading evidence and
+  `fishing_min_duration_h`; one reporting a status other than 7 is taken at its word;
 - it is not at anchor, moored, aground, fishing or sailing by its status (`not_drifting_status`
   ends a run) and not in an anchorage or port zone.
 
@@ -49,6 +51,9 @@ from tracks.records import TrackPoint
 
 __all__ = ["DriftingDetector", "DriftingParams"]
 
+UNDEFINED_STATUS: Final = 15  # "not defined": the default of a transponder nobody set
+NOT_UNDER_COMMAND: Final = 2  # the vessel says it cannot manoeuvre: an engine failure, say
+
 
 class DriftingParams(Params):
     min_speed_kn: float = Field(0.2, ge=0)
@@ -65,7 +70,7 @@ class DriftingParams(Params):
     min_displacement_m: float = Field(500.0, ge=0)
     min_drift_kn: float = Field(0.25, ge=0)
     max_excursion_min: float = Field(15.0, ge=0)
-    max_gap_min: float = Field(45.0, gt=0)
+    max_gap_min: float = Field(90.0, gt=0)
     not_drifting_status: list[int] = Field(default_factory=lambda: [1, 5, 6, 7, 8])
     revise_every_h: float = Field(1.0, gt=0)
     check_every_min: float = Field(5.0, gt=0)
@@ -81,6 +86,8 @@ class _State(VesselState):
         "n_dcog",
         "n_dev",
         "n_head",
+        "n_nuc",
+        "n_told",
         "next_check",
         "prev_cog",
         "run_start",
@@ -96,7 +103,7 @@ class _State(VesselState):
         self.d_ts = 0  # the last drift candidate, and where
         self.d_lat = self.d_lon = 0.0
         self.exc_start = 0
-        self.n = self.n_head = self.n_dev = self.n_dcog = 0
+        self.n = self.n_head = self.n_dev = self.n_dcog = self.n_told = self.n_nuc = 0
         self.sum_dcog = 0.0
         self.prev_cog = -1.0
         self.next_check = 0
@@ -161,7 +168,10 @@ class DriftingDetector(VesselDetector[_State]):
         in_band = speed is not None and self._lo <= speed <= self._hi and not stopped
         heading, cog = point.heading, point.cog
         candidate = in_band and (
-            heading is None or cog is None or abs(course_change(cog, heading)) >= self._dev
+            heading is None
+            or cog is None
+            or nav == NOT_UNDER_COMMAND
+            or abs(course_change(cog, heading)) >= self._dev
         )
         if not st.run_start:
             if candidate:
@@ -177,6 +187,10 @@ class DriftingDetector(VesselDetector[_State]):
                 self._start_run(st, point)
             return out or []
         st.n += 1
+        if nav is not None and nav != UNDEFINED_STATUS:
+            st.n_told += 1
+            if nav == NOT_UNDER_COMMAND:
+                st.n_nuc += 1
         if heading is not None and cog is not None:
             st.n_head += 1
             if abs(course_change(cog, heading)) >= self._dev:
@@ -213,6 +227,9 @@ class DriftingDetector(VesselDetector[_State]):
         st.exc_start = 0
         st.n = 1
         st.n_head = st.n_dev = st.n_dcog = 0
+        nav = point.nav_status
+        st.n_told = int(nav is not None and nav != UNDEFINED_STATUS)
+        st.n_nuc = int(nav == NOT_UNDER_COMMAND)
         if point.heading is not None and point.cog is not None:
             st.n_head = st.n_dev = 1
         st.sum_dcog = 0.0
@@ -233,20 +250,20 @@ class DriftingDetector(VesselDetector[_State]):
     def _drifting(self, st: _State) -> bool:
         p = self.p
         duration = st.d_ts - st.run_start
-        fishing = st.static.ship_type in self._fishing_types
+        # A fishing vessel whose status says "under way" (not 7, fishing) is taken at its word;
+        # one that says nothing (class B, status 15) may be lying to its nets.
+        fishing = st.static.ship_type in self._fishing_types and st.n_told < 0.5 * st.n
         if fishing and duration < self._fishing_ms:
             return False
         moved = distance_m(st.s_lat, st.s_lon, st.d_lat, st.d_lon)
         if moved < p.min_displacement_m or knots(moved, duration / 1000) < p.min_drift_kn:
             return False
-        if st.n_head >= p.heading_share * st.n:
+        if st.n_nuc >= 0.5 * st.n:
+            pass  # it says it is not under command: no better sign of drifting
+        elif st.n_head >= p.heading_share * st.n:
             if st.n_dev < p.deviation_share * st.n_head:
                 return False
-        elif (
-            fishing
-            or st.n_dcog < p.wander_min_reports
-            or st.sum_dcog / st.n_dcog < p.wander_deg
-        ):
+        elif fishing or st.n_dcog < p.wander_min_reports or st.sum_dcog / st.n_dcog < p.wander_deg:
             return False
         return not self.context.in_anchorage(st.d_lat, st.d_lon)
 
@@ -263,7 +280,9 @@ class DriftingDetector(VesselDetector[_State]):
             f"{verb} {fmt_km(moved)} toward {toward:03.0f}° in {fmt_hours(duration)} since "
             f"{fmt_utc(st.run_start)} (net {fmt_kn(drift)}), not at anchor or moored."
         ]
-        if st.n_head >= self.p.heading_share * st.n and st.n_head:
+        if st.n_nuc >= 0.5 * st.n:
+            reasons.append("It reports being not under command (navigational status 2).")
+        elif st.n_head >= self.p.heading_share * st.n and st.n_head:
             share = st.n_dev / st.n_head
             reasons.append(
                 f"Course over ground and heading differ by {self.p.min_deviation_deg:.0f}° or "

@@ -8,10 +8,14 @@ distance and implied speed from where it vanished to where it came back.
 Silence alone is not enough, because most silences are reception, not the vessel:
 
 - **a vessel**: AIS-SART, MOB and EPIRB devices, aids to navigation, base stations and SAR
-  aircraft are not followed;
+  aircraft are not followed, nor the ship types of `ignore_ship_types` (military, search and
+  rescue, law enforcement: on duty they switch off as a matter of course, and the partners
+  know where their own ships are);
 - **it must have been reporting regularly**: `min_reports` reports over `min_history_min` at most
-  `max_mean_interval_min` apart on average (a vessel glimpsed now and then says nothing by
-  falling silent);
+  none of them but one more than `max_gap_share` of the threshold apart (a vessel glimpsed now
+  and then says nothing by falling silent; one heard in every satellite pass, every 20 to 60
+  minutes, does when it misses hours of them). In a watch area a vessel heard too patchily
+  for the shorter threshold is judged at the open-sea one;
 - **not at its berth**: moored (status 5), or stationary in an anchorage or port zone or within
   `port_shore_nm` of shore, or where it went silent before and came back from (a ferry
   that switches off at night on the same berth);
@@ -22,7 +26,13 @@ Silence alone is not enough, because most silences are reception, not the vessel
 - **not sailing out of reception**: a vessel making way (`moving_kn` or more) is looked for where
   it should be now (dead reckoning along its last course) and along the way: if no other vessel
   was heard there meanwhile and nobody has been heard there in the `coverage_history_h` before,
-  it most likely left the area of reception (the edge of a receiver's range or of a recording).
+  it most likely left the area of reception (the edge of a receiver's range or of a recording),
+  unless the feed has satellite reception (someone heard `far_offshore_nm` from shore in the
+  last day: then the open sea has no such edge) and it was heading for waters inside the extent
+  of what was heard in the day before (else it sailed off the edge of the data: a recording
+  clipped to a region, or the end of a feed's area);
+- **not making port**: a vessel whose course would have run ashore before the threshold most
+  likely arrived and switched off (a landing on a beach is `coastal_approach`'s business);
 
 The decision about a silence is taken as of the event time it becomes due (`start + threshold`)
 from what was heard up to then, whether the detector learns of it by `advance` (the vessel is
@@ -65,7 +75,13 @@ _VISIT_BREAK_MS: Final = 30 * 60_000  # a silence this long inside a cell starts
 _PLACES: Final = 3  # switch-off places remembered per vessel
 _EVIDENCE_MS: Final = 3 * HOUR_MS
 _ROW: Final = 100_000  # cell key = row * _ROW + col
+_SQUARES: Final = 8  # one-degree squares remembered per vessel (where it has been heard)
+_SQUARE_MEMORY_MS: Final = 24 * 3_600_000
 _BUCKET_MS: Final = 5 * 60_000  # vessels wait for a threshold in buckets of last report time
+# Tracks holds a vessel's newest reports for its reorder window and releases them only when a
+# newer one comes, or when it evicts the silent vessel hours later: a report that comes this far
+# behind event time for a silence already decided is that silence's tail, not the vessel back.
+_TAIL_MS: Final = 10 * 60_000
 
 # Verdicts on reception
 RECEIVED: Final = "received"  # others were heard where it should have been
@@ -76,7 +92,10 @@ UNKNOWN: Final = "unknown"
 _Q_FIRST, _Q_SECOND, _DECIDED = 0, 1, 2
 
 # A silence: where and how it began, and the reporting history before it.
-_S_START, _S_LAT, _S_LON, _S_SOG, _S_COG, _S_NAV, _S_N, _S_RUN, _S_WATCH = range(9)
+_S_START, _S_LAT, _S_LON, _S_SOG, _S_COG, _S_NAV, _S_N, _S_RUN, _S_WATCH, _S_GAP, _S_TYPE = range(
+    11
+)
+_S_VERDICT = 11  # then the judgement: verdict, vessels heard, vessels silent
 
 
 class GapParams(Params):
@@ -84,7 +103,7 @@ class GapParams(Params):
     open_sea_h: float = Field(6.0, gt=0)
     min_reports: int = Field(10, ge=2)
     min_history_min: float = Field(30.0, ge=0)
-    max_mean_interval_min: float = Field(10.0, gt=0)
+    max_gap_share: float = Field(0.5, gt=0, le=1)
     cell_deg: float = Field(0.1, gt=0, le=5)
     peer_window_h: float = Field(1.0, gt=0)
     grace_min: float = Field(20.0, ge=0)
@@ -95,6 +114,8 @@ class GapParams(Params):
     stationary_kn: float = Field(1.0, ge=0)
     port_shore_nm: float = Field(2.0, ge=0)
     same_place_km: float = Field(3.0, ge=0)
+    far_offshore_nm: float = Field(100.0, gt=0)
+    ignore_ship_types: list[int] = Field(default_factory=lambda: [35, 51, 55])
 
     @model_validator(mode="after")
     def _coherent(self) -> GapParams:
@@ -106,13 +127,16 @@ class GapParams(Params):
 class _State(VesselState):
     __slots__ = (
         "bucket",
+        "far_ts",
         "fix",
+        "gaps",
         "n",
         "pending",
         "places",
         "queue",
         "run_start",
         "sil",
+        "squares",
         "visits",
         "watch",
     )
@@ -120,12 +144,15 @@ class _State(VesselState):
     def __init__(self) -> None:
         super().__init__()
         self.fix: TrackPoint | None = None  # the last point on the track
+        self.far_ts = 0  # when it was last heard beyond the reach of coastal stations
+        self.gaps = [0, 0]  # the run's two longest intervals between reports, longest first
         self.n = 0  # reports since the run began (after the last long silence)
         self.run_start = 0
         self.queue = _Q_FIRST
         self.bucket = 0  # last_ts // _BUCKET_MS while queued (not saved: derived)
         self.watch = -1  # whether the last position is in a watch area; -1 not known yet
         self.visits = array("q")  # (cell, first ts, last ts) of the last cells heard in
+        self.squares = array("q")  # (one-degree square, ts) of the last squares heard in
         self.places: list[list[float]] = []  # where it switched off and came back from
         self.sil: list[Any] | None = None  # the silence of the open episode
         # A silence the vessel came back from before it was due for a decision:
@@ -155,6 +182,9 @@ class _State(VesselState):
             self.places,
             self.sil,
             self.pending,
+            self.far_ts,
+            list(self.squares),
+            self.gaps,
         ]
 
     def load_json(self, data: list[Any]) -> None:
@@ -169,7 +199,11 @@ class _State(VesselState):
             self.places,
             self.sil,
             self.pending,
-        ) = data[4:13]
+            self.far_ts,
+            squares,
+            self.gaps,
+        ) = data[4:16]
+        self.squares = array("q", squares)
         self.visits = array("q", visits)
         self.fix = _fix_load(fix, self.static, self.flag)
 
@@ -186,6 +220,8 @@ class _State(VesselState):
             self.n,
             self.run_start,
             self.watch,
+            self.gaps[1],  # the second longest: one reception dropout is forgiven
+            fix.static.ship_type,
         ]
 
 
@@ -209,13 +245,17 @@ class GapDetector(VesselDetector[_State]):
         self._grace_ms = round(p.grace_min * 60_000)
         self._history_ms = round(p.coverage_history_h * HOUR_MS)
         self._min_history_ms = round(p.min_history_min * 60_000)
-        self._max_interval_ms = p.max_mean_interval_min * 60_000
+        self._ignore_types = frozenset(p.ignore_ship_types)
         # Vessels waiting for the first threshold, and for the second, by bucket of their last
         # report's time: the partitions of a stage are read unevenly, so arrival order is not
         # time order.
         self._waiting: tuple[dict[int, set[int]], dict[int, set[int]]] = ({}, {})
         self._due: dict[int, int] = {}  # vessels with a pending silence -> decision time
         self._index: dict[int, set[int]] = {}  # cell -> vessels with a remembered visit
+        self._squares: dict[int, set[int]] = {}  # one-degree square -> vessels heard there
+        self._far_squares: dict[int, bool] = {}  # one-degree square -> beyond coastal reach
+        self._now = 0  # event time of the last `advance`
+        self._extent_cache: tuple[int, tuple[int, int, int, int] | None] = (-1, None)
 
     def _new_state(self) -> _State:
         return _State()
@@ -234,8 +274,17 @@ class GapDetector(VesselDetector[_State]):
             st.queue = _DECIDED  # queued below
         elif ts <= st.last_ts:
             return []
+        elif st.queue == _DECIDED and ts < self._now - _TAIL_MS:
+            return self._tail(st, point)
         elif ts - st.last_ts >= self._first_ms:
             out = self._reappeared(mmsi, st, point)
+        gap = ts - st.last_ts
+        if gap > st.gaps[1] and st.n:
+            gaps = st.gaps
+            if gap > gaps[0]:
+                gaps[0], gaps[1] = gap, gaps[0]
+            else:
+                gaps[1] = gap
         st.last_ts = ts
         st.n += 1
         if point.segment_id:
@@ -252,11 +301,28 @@ class GapDetector(VesselDetector[_State]):
                 visits[-1] = ts
             else:
                 self._visit(mmsi, visits, cell, ts)
+                square = _square_of(lat, lon)
+                squares = st.squares
+                if squares and squares[-2] == square:
+                    squares[-1] = ts
+                else:
+                    self._square(mmsi, squares, square, ts)
+                    if self._far_offshore(square, lat, lon):
+                        st.far_ts = ts
         bucket = ts // _BUCKET_MS
         if st.queue != _Q_FIRST or bucket != st.bucket:
             self._unqueue(mmsi, st)
             self._queue(mmsi, st, _Q_FIRST, bucket)
         return out or []
+
+    def _tail(self, st: _State, point: TrackPoint) -> list[Alert]:
+        """A report of a silence already decided, released late: it moves the vessel's last
+        report on (for the figures when it comes back) without reopening the question."""
+        st.last_ts = point.ts
+        st.n += 1
+        if point.segment_id:
+            st.fix = point
+        return []
 
     def _queue(self, mmsi: int, st: _State, queue: int, bucket: int) -> None:
         st.queue = queue
@@ -299,6 +365,27 @@ class GapDetector(VesselDetector[_State]):
             if old not in visits[0::3]:
                 self._unindex(mmsi, old)
 
+    def _far_offshore(self, square: int, lat: float, lon: float) -> bool:
+        """Whether a square is beyond coastal stations' reach (judged once, where first heard)."""
+        far = self._far_squares.get(square)
+        if far is None:
+            far = self.context.distance_to_shore_nm(lat, lon) >= self.p.far_offshore_nm
+            self._far_squares[square] = far
+        return far
+
+    def _square(self, mmsi: int, squares: array[int], square: int, ts: int) -> None:
+        squares.extend((square, ts))
+        self._squares.setdefault(square, set()).add(mmsi)
+        if len(squares) > 2 * _SQUARES:
+            old = squares[0]
+            del squares[:2]
+            if old not in squares[0::2]:
+                members = self._squares.get(old)
+                if members is not None:
+                    members.discard(mmsi)
+                    if not members:
+                        del self._squares[old]
+
     def _unindex(self, mmsi: int, cell: int) -> None:
         members = self._index.get(cell)
         if members is not None:
@@ -321,7 +408,7 @@ class GapDetector(VesselDetector[_State]):
         elif st.queue != _DECIDED and fix is not None:
             sil = st.silence()
             threshold = self._threshold(sil)
-            if point.ts - st.last_ts >= threshold and self._regular(sil):
+            if threshold is not None and point.ts - st.last_ts >= threshold:
                 due = st.last_ts + threshold
                 evidence = self._evidence(mmsi, st.last_ts - _EVIDENCE_MS, st.last_ts)
                 coords = evidence["coordinates"] if evidence else []
@@ -331,6 +418,7 @@ class GapDetector(VesselDetector[_State]):
         if same_place and fix is not None:
             self._remember_place(st, fix.lat, fix.lon)  # type: ignore[arg-type]
         st.n = 0
+        st.gaps = [0, 0]
         st.run_start = point.ts
         st.watch = -1
         self.touched.add(mmsi)
@@ -342,6 +430,7 @@ class GapDetector(VesselDetector[_State]):
 
     # -- time -----------------------------------------------------------------------------
     def advance(self, now_ms: int) -> list[Alert]:
+        self._now = max(self._now, now_ms)
         out: list[Alert] = []
         if self._due:
             for mmsi in [m for m, due in self._due.items() if due <= now_ms]:
@@ -350,10 +439,10 @@ class GapDetector(VesselDetector[_State]):
             if st.fix is None:
                 continue
             sil = st.silence()
-            if not self._regular(sil):
-                continue
             threshold = self._threshold(sil)
             st.watch = sil[_S_WATCH]
+            if threshold is None:
+                continue  # not reporting regularly enough for its silence to mean anything
             if threshold == self._first_ms:
                 out.extend(self._decide_live(mmsi, st, sil))
             else:
@@ -380,18 +469,27 @@ class GapDetector(VesselDetector[_State]):
             self.touched.add(mmsi)
         return out
 
-    def _threshold(self, sil: list[Any]) -> int:
+    def _threshold(self, sil: list[Any]) -> int | None:
+        """How long this silence must last to be alerted: the watch-area threshold in a watch
+        area, the open-sea one elsewhere or when the vessel's reception was too patchy for the
+        shorter one; None when it was too patchy for both (or it is a kind not followed)."""
+        if sil[_S_TYPE] in self._ignore_types:
+            return None
         if sil[_S_WATCH] < 0:
             sil[_S_WATCH] = int(self.context.in_watch_area(sil[_S_LAT], sil[_S_LON]))
-        return self._watch_ms if sil[_S_WATCH] else self._sea_ms
+        candidates = (self._watch_ms, self._sea_ms) if sil[_S_WATCH] else (self._sea_ms,)
+        for threshold in sorted(candidates):
+            if self._regular(sil, threshold):
+                return threshold
+        return None
 
-    def _regular(self, sil: list[Any]) -> bool:
+    def _regular(self, sil: list[Any], threshold: int) -> bool:
         n: int = sil[_S_N]
         span: int = sil[_S_START] - sil[_S_RUN]
         return bool(
             n >= self.p.min_reports
             and span >= self._min_history_ms
-            and span / (n - 1) <= self._max_interval_ms
+            and sil[_S_GAP] <= self.p.max_gap_share * threshold
         )
 
     # -- decisions ------------------------------------------------------------------------
@@ -443,12 +541,64 @@ class GapDetector(VesselDetector[_State]):
         if verdict == HOLE:
             return None
         moving = sog is not None and sog >= p.moving_kn
+        if moving and self._reaches_land(sil):
+            return None  # its course ran ashore before the threshold: it made port
         if verdict == UNKNOWN and moving and not self._covered(mmsi, sil):
-            return None  # sailed out of reception
+            if not self._satellite_feed(self._due_at(sil)):
+                return None  # sailed out of the coastal stations' reach
+            if self._off_the_edge(mmsi, sil):
+                return None  # sailed off the edge of the data: nobody is heard where it went
         return verdict, heard, silent
 
+    def _off_the_edge(self, mmsi: int, sil: list[Any]) -> bool:
+        """Whether its likely position lies beyond every one-degree square where anyone else was
+        heard in the day before: off the edge of the data (a recording clipped to a region, the
+        end of a feed's area)."""
+        extent = self._extent(self._due_at(sil))
+        if extent is None:
+            return True
+        lat, lon = self._track_points(sil)[-1][:2]
+        row, col = divmod(_square_of(lat, lon), 1000)
+        south, north, west, east = extent
+        return not (south <= row <= north and west <= col <= east)
+
+    def _extent(self, due: int) -> tuple[int, int, int, int] | None:
+        """(south, north, west, east) one-degree rows and columns heard in the day before `due`,
+        computed once an hour (a scan of every vessel)."""
+        hour = due // HOUR_MS
+        if self._extent_cache[0] == hour:
+            return self._extent_cache[1]
+        end = (hour + 1) * HOUR_MS
+        since = end - _SQUARE_MEMORY_MS
+        rows: set[int] = set()
+        cols: set[int] = set()
+        for st in self._vessels.values():
+            if st.last_ts < since:
+                continue
+            squares = st.squares
+            for i in range(0, len(squares), 2):
+                if since <= squares[i + 1] <= end:
+                    row, col = divmod(squares[i], 1000)
+                    rows.add(row)
+                    cols.add(col)
+        extent = (min(rows), max(rows), min(cols), max(cols)) if rows else None
+        self._extent_cache = (hour, extent)
+        return extent
+
+    def _reaches_land(self, sil: list[Any]) -> bool:
+        shore = self.context.distance_to_shore_nm
+        return any(shore(lat, lon) <= 0.0 for lat, lon, _, _ in self._track_points(sil))
+
+    def _satellite_feed(self, due: int) -> bool:
+        """Whether anyone was heard far beyond the reach of coastal stations in the day before:
+        then the feed has satellite reception, and the open sea has no edge to sail out of."""
+        since = due - 24 * HOUR_MS
+        return any(since <= st.far_ts <= due for st in self._vessels.values())
+
     def _due_at(self, sil: list[Any]) -> int:
-        return int(sil[_S_START]) + self._threshold(sil)
+        threshold = self._threshold(sil)
+        assert threshold is not None, "a silence that is not judged has no due time"
+        return int(sil[_S_START]) + threshold
 
     def _track_points(self, sil: list[Any]) -> list[tuple[float, float, int, int]]:
         """Where to look for the vessel: (lat, lon, from ts, to ts)."""
@@ -459,7 +609,7 @@ class GapDetector(VesselDetector[_State]):
             return [(lat, lon, after, due)]
         metres = sog * MS_PER_KNOT * (due - start) / 1000
         looks = []
-        for share in (0.25, 0.5, 0.75, 1.0):
+        for share in (0.5, 0.75, 1.0):  # where it went: off the edge of reception, or not
             at_lat, at_lon = _destination(lat, lon, cog, metres * share)
             when = start + round((due - start) * share)
             looks.append((at_lat, at_lon, max(after, when - HOUR_MS), min(due, when + HOUR_MS)))
@@ -596,7 +746,7 @@ class GapDetector(VesselDetector[_State]):
         assert ep is not None and sil is not None
         start, lat, lon, sog, cog = sil[_S_START : _S_COG + 1]
         n, run_start, watch = sil[_S_N], sil[_S_RUN], sil[_S_WATCH]
-        verdict, heard, silent = sil[9:12]
+        verdict, heard, silent = sil[_S_VERDICT : _S_VERDICT + 3]
         interval = (start - run_start) / max(n - 1, 1)
         cadence = f"{interval / 1000:.0f} s" if interval < 90_000 else fmt_hours(interval)
         silence = (end if end is not None else ep.detected_at) - start
@@ -672,6 +822,9 @@ class GapDetector(VesselDetector[_State]):
         visits = st.visits
         for i in range(0, len(visits), 3):
             self._index.setdefault(visits[i], set()).add(mmsi)
+        squares = st.squares
+        for i in range(0, len(squares), 2):
+            self._squares.setdefault(squares[i], set()).add(mmsi)
         if st.queue != _DECIDED:
             self._queue(mmsi, st, st.queue, st.last_ts // _BUCKET_MS)
         if st.pending is not None:
@@ -681,8 +834,19 @@ class GapDetector(VesselDetector[_State]):
         visits = st.visits
         for i in range(0, len(visits), 3):
             self._unindex(mmsi, visits[i])
+        squares = st.squares
+        for i in range(0, len(squares), 2):
+            members = self._squares.get(squares[i])
+            if members is not None:
+                members.discard(mmsi)
+                if not members:
+                    del self._squares[squares[i]]
         self._unqueue(mmsi, st)
         self._due.pop(mmsi, None)
+
+
+def _square_of(lat: float, lon: float) -> int:
+    return floor(lat + 90.0) * 1000 + floor(lon + 180.0) % 360
 
 
 def _destination(lat: float, lon: float, bearing: float, metres: float) -> tuple[float, float]:

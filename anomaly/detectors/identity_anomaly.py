@@ -7,9 +7,11 @@ Findings, each a reason of the vessel's alert:
   no country, or no ITU-R M.585 format at all;
 - the IMO number fails its check digit (IMO Resolution A.1078(28): the last digit is the sum of
   the first six weighted 7..2, modulo 10) or is not seven digits;
-- the name, call sign or IMO number changed `min_changes` times within `change_window_h` (two
-  ships sharing one MMSI alternate their static data; one rename is a rename), or the IMO number
-  changed from one valid number to another (`imo_change_alerts`): a hull's IMO number is for life.
+- the name, call sign or IMO number changed `min_changes` times within `change_window_h`, each
+  field that changed counting once (two ships sharing one MMSI alternate their static data; a
+  new name with a new call sign under the same MMSI is an identity being swapped; one corrected
+  name is not an anomaly), or the IMO number changed from one valid number to another
+  (`imo_change_alerts`): a hull's IMO number is for life.
 
 A value appearing where there was none is not a change. One alert per vessel while it keeps
 transmitting: revised when a new finding appears or the change count doubles, ended when the
@@ -210,7 +212,7 @@ class IdentityAnomalyDetector(VesselDetector[_State]):
             )
             fresh = True
         changes = st.changes
-        changes.append(ts)
+        changes.extend([ts] * len(changed))  # each field that changed counts
         since = ts - self._window_ms
         while changes and changes[0] < since:
             changes.pop(0)
@@ -221,10 +223,11 @@ class IdentityAnomalyDetector(VesselDetector[_State]):
                 f"{_FIELD_NAMES[f]} {_quote(getattr(old, f))} -> {_quote(getattr(new, f))}"
                 for f in changed
             )
-            span = fmt_hours(changes[-1] - changes[0]) if count > 1 else "moments"
+            elapsed = changes[-1] - changes[0]
+            span = f" in {fmt_hours(elapsed)}" if elapsed > 0 else " at once"
             st.findings["changes"] = (
-                f"Identity changed {count} times in {span} (latest: {what}): "
-                "two ships may be sharing one MMSI."
+                f"Identity changed {count} times{span} (latest: {what}): "
+                "two ships may be sharing one MMSI, or one is taking another's identity."
             )
             if st.reported_changes == 0 or count >= 2 * st.reported_changes:
                 fresh = True

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from anomaly.records import AlertType
 from api import cursor
@@ -52,6 +56,7 @@ JSON: Final = "application/json"
 SSE: Final = "text/event-stream"
 ALERT_ID_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,80}$"
 VARY: Final = "Accept, Authorization, X-API-Key"
+LIMIT_MAX: Final = 1000
 
 AlertId = Annotated[str, Path(pattern=ALERT_ID_PATTERN, description="The alert's stable id")]
 BBoxQuery = Annotated[
@@ -189,7 +194,7 @@ async def list_alerts(
     caller: CurrentCaller,
     context: Context,
     after: Annotated[str | None, Query(max_length=64, description="Cursor from `next`")] = None,
-    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=LIMIT_MAX)] = None,
     types: TypesQuery = None,
     bbox: BBoxQuery = None,
     since: Annotated[datetime | None, Query(description="Stored at or after (ISO 8601)")] = None,
@@ -199,34 +204,140 @@ async def list_alerts(
     """Alert versions (new revisions and lifecycle changes) the caller may see, in commit
     order, after `after`. Keep `next` and send it back as `after`: no version is ever skipped
     or repeated, even one committed late by a concurrent writer."""
-    position = parse_after(after)
-    size = min(limit or context.settings.page_limit_default, context.settings.page_limit_max)
-    box = parse_bbox(bbox)
-    fmt = negotiate(accept)
-    type_values = [t.value for t in types or ()]
-    since_value = since_ms(since)
-    query = [(k, v) for k, v in request.query_params.multi_items() if k != "after"]
+    poll = Poll(
+        caller,
+        request.url.path,
+        [(k, v) for k, v in request.query_params.multi_items() if k != "after"],
+        parse_after(after),
+        min(limit or context.settings.page_limit_default, context.settings.page_limit_max),
+        negotiate(accept),
+        if_none_match,
+        [t.value for t in types or ()],
+        parse_bbox(bbox),
+        since_ms(since),
+    )
+    return await asyncio.get_running_loop().run_in_executor(context.readers, poll.answer, context)
 
-    def work() -> Response:
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """One validated poll, answered in a reader thread (`answer`): by `list_alerts`, or by
+    `PollFastPath` for the plain ones."""
+
+    caller: Caller
+    path: str
+    query: list[tuple[str, str]]  # the query string without `after`, for Link and ETag
+    after: int
+    limit: int
+    fmt: str
+    if_none_match: str | None
+    types: list[str] = field(default_factory=list)
+    bbox: tuple[float, float, float, float] | None = None
+    since_ms: int | None = None
+
+    def answer(self, context: ApiContext) -> Response:
+        caller = self.caller
         page = context.store.page(
-            caller.agency, position, size, types=type_values, bbox=box, since_ms=since_value
+            caller.agency,
+            self.after,
+            self.limit,
+            types=self.types,
+            bbox=self.bbox,
+            since_ms=self.since_ms,
         )
         next_cursor = cursor.encode(page.next_seq)
-        link = f"{request.url.path}?{urlencode([*query, ('after', next_cursor)])}"
-        tag = etag_of(fmt, caller.agency.id, query, page.next_seq, [i.seq for i in page.items])
+        link = f"{self.path}?{urlencode([*self.query, ('after', next_cursor)])}"
+        tag = etag_of(
+            self.fmt, caller.agency.id, self.query, page.next_seq, [i.seq for i in page.items]
+        )
         headers = {
             "ETag": tag,
             "Link": f'<{link}>; rel="next"',
             "Vary": VARY,
             "Cache-Control": "private, no-cache",
         }
-        if matches(if_none_match, tag):
+        if matches(self.if_none_match, tag):
             return Response(status_code=304, headers=headers)
-        content = render(context, fmt, page.items, next_cursor, link)
+        content = render(context, self.fmt, page.items, next_cursor, link)
         record_read(context, caller, "read.list", page.items, "poll")
-        return Response(content, media_type=fmt, headers=headers)
+        return Response(content, media_type=self.fmt, headers=headers)
 
-    return await asyncio.get_running_loop().run_in_executor(context.readers, work)
+
+_PLAIN_LIMIT: Final = re.compile(r"[1-9][0-9]{0,3}")
+
+
+class PollFastPath:
+    """Pure ASGI middleware: answers the plain polls (`GET /v1/alerts`, nothing in the query
+    but `after` and `limit`, an API key verified within the auth cache period) without
+    FastAPI's routing and dependency solving, which cost about twice the poll itself
+    (benchmarks/bench_api.py). Everything else, and any request it is not sure of, goes on
+    to FastAPI, so every error, every other parameter and the OpenAPI schema stay
+    `list_alerts`'s; for what it answers, the answer is `list_alerts`'s too (`Poll`, and
+    tests/unit/test_api_behaviour.py compares them)."""
+
+    def __init__(self, app: ASGIApp, context: ApiContext) -> None:
+        self.app = app
+        self.context = context
+        # `list_alerts`'s route, for the latency metrics' route template.
+        self.route = next(r for r in router.routes if getattr(r, "endpoint", None) is list_alerts)
+
+    def _poll(self, scope: Scope) -> Poll | None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or scope["path"] != "/v1/alerts"
+            or scope.get("root_path")
+        ):
+            return None
+        params = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        values = dict(params)
+        if len(values) != len(params) or not values.keys() <= {"after", "limit"}:
+            return None
+        after_text, limit_text = values.get("after"), values.get("limit")
+        if limit_text is not None and (
+            not _PLAIN_LIMIT.fullmatch(limit_text) or int(limit_text) > LIMIT_MAX
+        ):
+            return None
+        try:
+            after = cursor.decode(after_text) if after_text else 0
+        except cursor.CursorError:
+            return None
+        headers = Headers(scope=scope)
+        # As `current_caller` reads them (FastAPI's HTTPBearer, then the X-API-Key header).
+        authorization = headers.get("authorization") or ""
+        scheme, _, bearer = authorization.partition(" ")
+        if scheme.lower() == "bearer" and bearer.strip():
+            credential = bearer.strip()
+        else:
+            credential = headers.get("x-api-key") or ""
+        auth = self.context.auth
+        if not credential or "." in credential or not auth.verified_recently(credential):
+            return None
+        try:
+            caller = auth.authenticate(credential)
+        except ProblemError:
+            return None  # 401 or 429: list_alerts says so
+        settings = self.context.settings
+        size = int(limit_text) if limit_text else settings.page_limit_default
+        return Poll(
+            caller,
+            "/v1/alerts",
+            [(k, v) for k, v in params if k != "after"],
+            after,
+            min(size, settings.page_limit_max),
+            negotiate(headers.get("accept")),
+            headers.get("if-none-match"),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        poll = self._poll(scope)
+        if poll is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = self.route
+        loop = asyncio.get_running_loop()
+        response = await loop.run_in_executor(self.context.readers, poll.answer, self.context)
+        await response(scope, receive, send)
 
 
 @router.get(

@@ -7,11 +7,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import sqlalchemy as sa
 
-from anomaly.records import Outcome, Tlp
+from anomaly.records import AlertType, Outcome, Tlp
+from api.routes.alerts import PollFastPath
 from api.settings import ApiSettings
 from api.sharing import Role
 from api.sink import AlertSink
@@ -161,6 +163,89 @@ def test_cursor_etag_and_link(make_api: Any) -> None:  # noqa: F811
         ).status_code
         == 304
     )
+
+
+def test_plain_polls_are_answered_by_the_fast_path_as_by_the_route(
+    make_api: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`PollFastPath` answers plain polls without FastAPI's routing: with exactly what
+    `list_alerts` answers (status, headers, body, audit); anything else goes to the route."""
+    server = make_api()
+    store = server.context.store
+    types = [AlertType.MIGRANT_RISK, AlertType.LOITERING, AlertType.ENCOUNTER]
+    store.put_alerts([make_alert(n, lat=12.0, lon=97.0, type=types[n % 3]) for n in range(7)])
+    key = server.key("th-mecc")
+    client = server.client(key)
+    by_header = server.client()
+    first = client.get("/v1/alerts", params={"limit": 2})  # verifies the key: now cached
+    after = first.json()["next"]
+    plain: list[tuple[httpx.Client, dict[str, str], dict[str, str]]] = [
+        (client, {}, {}),
+        (client, {"limit": "3"}, {}),
+        (client, {"after": after}, {}),
+        (client, {"after": after, "limit": "1000"}, {"Accept": "application/geo+json"}),
+        (client, {"limit": "2"}, {"Accept": "application/cap+xml"}),
+        (client, {"limit": "2"}, {"If-None-Match": first.headers["etag"]}),
+        (by_header, {"limit": "4", "after": ""}, {"X-API-Key": key}),
+        (by_header, {"after": after}, {"Authorization": f"bearer  {key}", "X-API-Key": "x"}),
+    ]
+    taken: list[bool] = []
+    fast_poll = PollFastPath._poll
+
+    def spy(self: PollFastPath, scope: Any) -> Any:
+        poll = fast_poll(self, scope)
+        taken.append(poll is not None)
+        return poll
+
+    def reads() -> int:
+        server.context.audit_writer.flush()
+        with store.engine.connect() as conn:
+            query = "SELECT COUNT(*) FROM audit_log WHERE action = 'read.list'"
+            return int(conn.execute(sa.text(query)).scalar_one())
+
+    def answers(fast: bool) -> tuple[list[Any], int]:
+        monkeypatch.setattr(PollFastPath, "_poll", spy if fast else lambda _self, _scope: None)
+        before = reads()
+        out = []
+        for http, params, headers in plain:
+            r = http.get("/v1/alerts", params=params, headers=headers)
+            kept = {k: v for k, v in r.headers.items() if k not in ("date", "server")}
+            out.append((r.status_code, r.content, kept))
+        return out, reads() - before
+
+    fast, fast_reads = answers(fast=True)
+    assert taken == [True] * len(plain)
+    metrics = by_header.get("/metrics").text  # timed under the route's template
+    assert 'route="/v1/alerts",status="304"} 1.0' in metrics and "unmatched" not in metrics
+    routed, routed_reads = answers(fast=False)
+    assert fast == routed
+    assert fast_reads == routed_reads == len(plain) - 1  # the 304 reads nothing
+    assert [status for status, _, _ in fast] == [200] * 5 + [304, 200, 200]
+
+    # Not plain: the route answers (and its errors are its own).
+    form = {"grant_type": "client_credentials", "client_id": key.split("_")[1]}
+    issued = by_header.post("/v1/token", data={**form, "client_secret": key})
+    assert issued.status_code == 200, issued.text
+    monkeypatch.setattr(PollFastPath, "_poll", spy)
+    taken.clear()
+    others = [
+        (server.client(issued.json()["access_token"]), {"limit": "2"}, 200),
+        (client, {"type": "loitering"}, 200),
+        (client, {"limit": "2", "foo": "1"}, 200),
+        (client, {"limit": "2", "after": "not-a-cursor"}, 400),
+        (client, {"limit": "0"}, 422),
+        (client, {"limit": "1001"}, 422),
+        (client, {"limit": "02"}, 200),
+        (server.client("lk_000000000000_" + "x" * 43), {}, 401),
+    ]
+    for http, params, status in others:
+        response = http.get("/v1/alerts", params=params)
+        assert response.status_code == status, (params, response.text)
+        if status != 200:
+            assert response.headers["content-type"] == PROBLEM
+    assert taken == [False] * len(others)
+    assert client.get("/v1/alerts", params=[("limit", "2"), ("limit", "3")]).json()["count"] == 3
 
 
 def test_lifecycle_is_a_new_version_and_a_training_label(make_api: Any) -> None:  # noqa: F811

@@ -59,6 +59,12 @@ def test_adrift_without_a_heading_the_course_wanders() -> None:
     assert "wanders" in alert.reasons[1]
 
 
+def test_a_vessel_not_under_command_drifting_bow_first_is_drifting() -> None:
+    legs = [Leg(hours(1), 8.0, 100.0), Leg(hours(3), 1.5, 0.0, nav_status=2, wander=3.0)]
+    (alert,) = final(run(build(sail(BOAT, legs)))).values()
+    assert any("not under command" in r for r in alert.reasons)
+
+
 def test_an_hour_is_needed() -> None:
     assert run(adrift(drift_hours=0.8)) == []
 
@@ -93,8 +99,22 @@ def test_a_trawler_towing_slowly_with_turns_and_no_heading_is_not_drifting() -> 
 
 
 def test_a_gillnetter_lying_to_its_net_is_not_drifting_but_one_adrift_all_day_is() -> None:
-    assert run(adrift(drift_hours=6.0, ship_type=30)) == []
-    assert len(final(run(adrift(drift_hours=9.0, ship_type=30)))) == 1
+    # class B: no navigational status to say whether it is fishing
+    assert run(adrift(drift_hours=6.0, ship_type=30, nav_status=None)) == []
+    assert len(final(run(adrift(drift_hours=9.0, ship_type=30, nav_status=None)))) == 1
+
+
+def test_a_fishing_vessel_saying_it_is_under_way_is_drifting_like_any_other() -> None:
+    assert len(final(run(adrift(drift_hours=3.0, ship_type=30, nav_status=0)))) == 1
+
+
+def test_reception_gaps_do_not_break_a_drift() -> None:
+    legs = [Leg(hours(0.5), 8.0, 100.0)]
+    for _ in range(4):  # heard in satellite passes: ten minutes in the hour
+        legs.append(Leg(minutes(10), 1.2, 200.0, heading=290.0, course_noise=8.0))
+        legs.append(Leg(minutes(50), 1.2, 200.0, heading=290.0, every_s=3000))
+    (alert,) = final(run(build(sail(BOAT, legs)))).values()
+    assert alert.extra["duration_h"] > 2.5
 
 
 def test_a_boat_settling_on_its_mooring_without_a_heading_is_not_drifting() -> None:

@@ -152,12 +152,37 @@ def test_a_port_or_anchorage_is_where_vessels_switch_off() -> None:
     assert len(final(run(points))) == 1  # far from shore and no anchorage: alerted
 
 
+COASTAL = DetectContext(distance_to_shore_nm=lambda lat, lon: 30.0)  # coastal stations only
+
+
 def test_sailing_out_of_reception_is_not_going_dark() -> None:
     # Others are heard only around the start; the vessel steams east at 12 kn and vanishes
-    # 30 nm out, where nobody has ever been heard.
+    # 30 nm out, where nobody has ever been heard, in a feed of coastal stations.
     runner = sail(TARGET, [Leg(hours(2.5), 12.0, 90.0), Leg(hours(9), 12.0, 90.0)])
     points = build(silence(runner, hours(2.5), hours(24)), *neighbours())
-    assert run(points) == []
+    assert run(points, COASTAL) == []
+
+
+def test_with_satellite_reception_the_open_sea_has_no_edge() -> None:
+    runner = sail(TARGET, [Leg(hours(2.5), 12.0, 90.0), Leg(hours(9), 12.0, 90.0)])
+    ahead = toward(*BAY, 90.0, 12.0 * 1852 * 6)
+    earlier = sail(419_000_300, [Leg(hours(3), 10.0, 0.0, every_s=120)], start=ahead)
+    points = build(silence(runner, hours(2.5), hours(24)), *neighbours(), earlier)
+    (gap,) = final(run(points)).values()  # no coastline known: everyone is far out
+    assert gap.extra["reception"] == "unknown" and gap.score < 0.5
+
+
+def test_sailing_off_the_edge_of_the_data_is_not_going_dark() -> None:
+    runner = sail(TARGET, [Leg(hours(2.5), 12.0, 90.0), Leg(hours(9), 12.0, 90.0)])
+    points = build(silence(runner, hours(2.5), hours(24)), *neighbours())
+    assert run(points) == []  # nobody has been heard where it was heading
+
+
+def test_a_vessel_whose_course_runs_ashore_made_port() -> None:
+    runner = sail(TARGET, [Leg(hours(2.5), 12.0, 90.0), Leg(hours(9), 12.0, 90.0)])
+    points = build(silence(runner, hours(2.5), hours(24)), *neighbours())
+    land_ahead = DetectContext(distance_to_shore_nm=lambda lat, lon: 0.0 if lon > 89.9 else 40.0)
+    assert run(points, land_ahead) == []
 
 
 def test_steaming_on_into_waters_where_others_are_heard_but_not_it_is_alerted() -> None:
@@ -184,3 +209,22 @@ def test_the_decision_does_not_depend_on_when_time_is_advanced() -> None:
 def test_replaying_the_same_points_gives_the_same_alerts() -> None:
     points = build(dark_vessel(hours(2), hours(9.2)), *neighbours())
     assert signature(run(points)) == signature(run(points))
+
+
+def test_patrol_and_naval_vessels_switching_off_on_duty_are_not_alerted() -> None:
+    points = build(dark_vessel(hours(2), hours(9.2)), statics(TARGET, 55), *neighbours())
+    assert run(points) == []
+
+
+def test_heard_only_in_satellite_passes_a_watch_area_vessel_is_judged_at_six_hours() -> None:
+    watch = DetectContext(in_watch_area=lambda lat, lon: True)
+    legs = []
+    for _ in range(4):  # heard for ten minutes every 80: a satellite pass
+        legs += [Leg(minutes(10), 4.0, 45.0), Leg(minutes(70), 4.0, 45.0, every_s=4200)]
+    heard = sail(TARGET, legs)
+    end = hours(4 * 80 / 60)
+    back = sail(TARGET, [Leg(hours(1), 4.0, 45.0)], t0_s=end + hours(4))
+    assert run(build(heard, back, *neighbours()), watch) == []  # 4 h: too short for six
+    later = sail(TARGET, [Leg(hours(1), 4.0, 45.0)], t0_s=end + hours(7))
+    (gap,) = final(run(build(heard, later, *neighbours()), watch)).values()
+    assert gap.detected_at - gap.start == 6 * 3_600_000

@@ -67,6 +67,16 @@ def test_two_ships_sharing_an_mmsi_keep_changing_its_name() -> None:
     assert final(alerts)[first.id].extra["identity_changes"] == 16  # 2, 4, 8, 16 (of 19)
 
 
+def test_a_new_name_and_call_sign_under_the_same_mmsi_is_an_identity_swap() -> None:
+    reports = [
+        make_static(mmsi=SHIP, ts=0, name="GREAT ROYAL", callsign="H368RA", imo=8_305_274),
+        make_static(mmsi=SHIP, ts=3600, name="ASIA NOBLE", callsign="3FKZA3", imo=8_305_274),
+    ]
+    (alert,) = final(run(build(voyage(SHIP), reports))).values()
+    assert '"GREAT ROYAL" -> "ASIA NOBLE"' in alert.reasons[0]
+    assert '"H368RA" -> "3FKZA3"' in alert.reasons[0]
+
+
 def test_one_rename_or_a_name_filled_in_is_not_an_anomaly() -> None:
     reports = [
         make_static(mmsi=SHIP, ts=0, name=None, callsign="S2AB"),

@@ -1,0 +1,141 @@
+"""Detection benchmark (issue: detection): quality and cost on a realistic simulated day.
+
+    .venv/bin/python benchmarks/bench_detect.py [--vessels 300] [--hours 24] [--seed 4242]
+                                                [--work DIR] [--rules FILE]
+
+1. Simulate the Bay of Bengal scenario (`lookout simulate --scenario bay-of-bengal`, every
+   behaviour, a seed the bundled models were not trained on), cached in `--work`.
+2. `lookout process` over it twice: every rule disabled, then the configured rules (or
+   `--rules`); the wall time each (best of `--repeat`). Target: detection adds <= 30 %.
+3. `lookout evaluate` of the alerts against the truth. Targets: macro-F1 >= 0.9 over gap,
+   encounter, loitering, drifting, position jump and identity; <= 1 false alarm per 1,000
+   vessel-hours; every migrant voyage alerted before it reaches the destination coast.
+Results go to stdout (the evaluation table) and benchmarks/results/detect.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from anomaly.rules import dump_rules, load_rules  # noqa: E402
+from ingest.pipeline import IngestSettings  # noqa: E402
+from lookout.batch import process  # noqa: E402
+from lookout.evaluate import evaluate, load_alerts, print_report  # noqa: E402
+from lookout.sim.scenario import ScenarioSettings  # noqa: E402
+from lookout.sim.truth import read_truth  # noqa: E402
+from lookout.simulate import write_scenario  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "detect.json"
+
+
+def scenario(work: Path, vessels: int, hours: float, seed: int) -> tuple[Path, Path]:
+    nmea = work / f"bay-{vessels}v-{hours:g}h-{seed}.nmea.gz"
+    truth = work / f"bay-{vessels}v-{hours:g}h-{seed}.truth.jsonl"
+    if not (nmea.exists() and truth.exists()):
+        started = time.perf_counter()
+        write_scenario(nmea, truth, ScenarioSettings(vessels=vessels, hours=hours, seed=seed))
+        print(f"simulated {nmea.name} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return nmea, truth
+
+
+def rules_all_disabled(folder: Path) -> Path:
+    path = folder / "rules-disabled.yaml"
+    path.write_text(dump_rules(load_rules()).replace("enabled: true", "enabled: false"))
+    assert all(not rule.enabled for rule in load_rules(path).rules)
+    return path
+
+
+def timed_process(
+    path: Path, out: Path, rules: Path | None, repeat: int
+) -> tuple[float, dict[str, Any]]:
+    best, summary = float("inf"), {}
+    for _ in range(repeat):
+        started = time.perf_counter()
+        summary = process([str(path)], out, IngestSettings(), rules_path=rules)
+        best = min(best, time.perf_counter() - started)
+    return best, summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--vessels", type=int, default=300)
+    parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--seed", type=int, default=4242)
+    parser.add_argument("--work", type=Path, default=None, help="keep the scenario here")
+    parser.add_argument("--rules", type=Path, default=None, help="rules file (default: config)")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        work = args.work or Path(scratch)
+        work.mkdir(parents=True, exist_ok=True)
+        nmea, truth = scenario(work, args.vessels, args.hours, args.seed)
+        bare_s, bare = timed_process(nmea, work / "out-bare", rules_all_disabled(work), args.repeat)
+        full_s, full = timed_process(nmea, work / "out", args.rules, args.repeat)
+        info, records = read_truth(truth)
+        report = evaluate(load_alerts(work / "out" / "alerts.jsonl"), info, records)
+    print_report(report)
+    quality = report.to_dict()
+    added = full_s / bare_s - 1.0
+    result = {
+        "scenario": {
+            "vessels": args.vessels,
+            "hours": args.hours,
+            "seed": args.seed,
+            "lines": bare["lines"],
+            "vessel_hours": quality["vessel_hours"],
+        },
+        "process_without_detection_s": round(bare_s, 2),
+        "process_with_detection_s": round(full_s, 2),
+        "detection_adds": round(added, 3),
+        "detection_target": "<= 0.30",
+        "alerts": full.get("alerts"),
+        "macro_f1": quality["macro_f1"],
+        "false_alarms_per_1000_vessel_hours": quality["false_alarms_per_1000_vessel_hours"],
+        "migrant_voyages": {k: v for k, v in quality["migrant_voyages"].items() if k != "voyages"},
+        "acceptance": {**quality["acceptance"], "detection_adds_at_most_30_percent": added <= 0.30},
+        "types": {
+            t: {
+                k: s[k]
+                for k in (
+                    "episodes",
+                    "detected",
+                    "alerts",
+                    "false_alarms",
+                    "precision",
+                    "recall",
+                    "f1",
+                )
+            }
+            for t, s in quality["types"].items()
+        },
+        "hard_negatives": quality["hard_negatives"],
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in (
+                    "detection_adds",
+                    "macro_f1",
+                    "false_alarms_per_1000_vessel_hours",
+                    "acceptance",
+                )
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""The custom estimators keep scikit-learn's whole estimator contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.utils.estimator_checks import estimator_checks_generator
+
+from anomaly.models.estimators import CellDensity, NonNegativeLogisticRegression
+
+ESTIMATORS = [
+    CellDensity(),
+    CellDensity(bin_widths=None, periods=None, spatial_dims=1, contamination=0.1),
+    CellDensity(neighbourhood=1, state_prior=5.0),
+    NonNegativeLogisticRegression(),
+    NonNegativeLogisticRegression(C=0.5, class_weight="balanced"),
+]
+
+
+def _name(check: Any) -> str:
+    return str(getattr(check, "func", check).__name__)
+
+
+# The whole estimator contract of scikit-learn, but for the array-API check: it needs array
+# libraries Lookout does not use, and skips itself without them.
+CONTRACT = [
+    pytest.param(estimator, check, id=f"{estimator!r}-{_name(check)}")
+    for template in ESTIMATORS
+    for estimator, check in estimator_checks_generator(template, legacy=True)
+    if _name(check) != "check_array_api_input"
+]
+
+
+@pytest.mark.parametrize(("estimator", "check"), CONTRACT)
+def test_sklearn_contract(estimator: object, check: Any) -> None:
+    check(estimator)
+
+
+def test_cell_density_prefers_common_states() -> None:
+    rng = np.random.default_rng(0)
+    lanes = np.column_stack(
+        [
+            rng.uniform(10, 11, 2000),
+            rng.uniform(90, 91, 2000),
+            rng.normal(90, 5, 2000) % 360,
+            rng.normal(12, 1, 2000),
+        ]
+    )
+    model = CellDensity(bin_widths=(0.25, 0.25, 30.0, 3.0), periods=(None, None, 360.0, None))
+    model.fit(lanes)
+    usual = model.score_samples([[10.5, 90.5, 92.0, 12.0]])[0]
+    wrong_way = model.score_samples([[10.5, 90.5, 270.0, 12.0]])[0]
+    slow = model.score_samples([[10.5, 90.5, 92.0, 5.0]])[0]
+    nowhere = model.score_samples([[15.0, 95.0, 92.0, 12.0]])[0]
+    assert usual > slow and usual > wrong_way and usual > nowhere
+    assert model.predict([[10.5, 90.5, 270.0, 12.0]])[0] == -1
+    # course wraps round: 359 and 1 degrees share a bin edge-free neighbourhood in time
+    assert model.score_samples([[10.5, 90.5, 361.0, 12.0]])[0] == pytest.approx(
+        model.score_samples([[10.5, 90.5, 1.0, 12.0]])[0]
+    )
+
+
+def test_cell_density_smoothing_falls_back_on_neighbours_and_usual_states() -> None:
+    rng = np.random.default_rng(2)
+    fixes = np.column_stack(
+        [
+            rng.uniform(10, 10.5, 3000),
+            rng.uniform(90, 90.5, 3000),
+            rng.normal(90, 5, 3000) % 360,
+            rng.normal(12, 1, 3000),
+        ]
+    )
+    widths = (0.25, 0.25, 30.0, 3.0)
+    periods = (None, None, 360.0, None)
+    plain = CellDensity(bin_widths=widths, periods=periods).fit(fixes)
+    smooth = CellDensity(bin_widths=widths, periods=periods, neighbourhood=1, state_prior=20.0).fit(
+        fixes
+    )
+    next_door = [[10.6, 90.3, 92.0, 12.0]]  # a cell next to the traffic, never visited
+    far_away = [[14.0, 95.0, 92.0, 12.0]]
+    assert smooth.score_samples(next_door)[0] > plain.score_samples(next_door)[0]
+    assert smooth.score_samples(next_door)[0] > smooth.score_samples(far_away)[0]
+    assert smooth.score_array(np.asarray(next_door)) == pytest.approx(
+        smooth.score_samples(next_door)
+    )
+
+
+def test_non_negative_logistic_regression_never_learns_a_negative_weight() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0, 1, (600, 3))
+    # feature 2 lowers the odds in truth: the model may only ignore it
+    y = (2.5 * X[:, 0] + 1.0 * X[:, 1] - 2.0 * X[:, 2] + rng.normal(0, 0.3, 600) > 0.8).astype(int)
+    model = NonNegativeLogisticRegression(C=10.0).fit(X, y)
+    assert np.all(model.coef_ >= 0)
+    assert model.coef_[0, 0] > model.coef_[0, 1] > 0
+    assert model.coef_[0, 2] == pytest.approx(0.0, abs=1e-6)
+    proba = model.predict_proba(X)
+    assert np.allclose(proba.sum(axis=1), 1.0)

@@ -1,0 +1,219 @@
+"""The model of normal traffic (route anomalies): training on hand-built history, scoring,
+the compact forest, the detector, and the bundled default models."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from anomaly.detectors.base import RuleConfig
+from anomaly.detectors.route_anomaly import RouteAnomalyDetector
+from anomaly.models.features import FEATURE_NAMES, TrackWindow, window_features
+from anomaly.models.risk import DEFAULT_MODEL as RISK_DEFAULT
+from anomaly.models.route import (
+    DEFAULT_MODEL as ROUTE_DEFAULT,
+)
+from anomaly.models.route import (
+    RouteModel,
+    load_model,
+    save_model,
+    train_route_model,
+)
+from anomaly.records import AlertType
+from tracks.records import NEW_SEGMENT, StaticFields, TrackPoint
+
+T0 = 1_714_521_600_000
+MIN = 60_000
+CARGO = StaticFields(name="OCEAN STAR", ship_type=70, to_bow=150, to_stern=30)
+FISHING = StaticFields(name="FV NOOR", ship_type=30, to_bow=15, to_stern=5)
+
+
+def track(
+    mmsi: int,
+    lat: float,
+    lon: float,
+    speed: float,
+    course: float,
+    hours: float,
+    static: StaticFields,
+    ais_class: str = "A",
+    wobble: float = 1.0,
+    seed: int = 0,
+    turn_every: int = 0,
+) -> list[TrackPoint]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(int(hours * 60)):
+        if turn_every and i and i % turn_every == 0:
+            course = (course + 180) % 360
+        c = course + rng.gauss(0, wobble)
+        lat += speed / 60 / 60 * math.cos(math.radians(c))
+        lon += speed / 60 / 60 * math.sin(math.radians(c)) / math.cos(math.radians(lat))
+        ts = T0 + i * MIN
+        out.append(
+            TrackPoint(
+                mmsi,
+                ts,
+                lat,
+                lon,
+                max(0.0, speed + rng.gauss(0, 0.2)),
+                c % 360,
+                round(c) % 360,
+                0,
+                None,
+                False,
+                1,
+                ais_class,
+                "ship",
+                "PA",
+                "t",
+                ts,
+                1,
+                60.0,
+                None,
+                None,
+                None,
+                (NEW_SEGMENT,) if i == 0 else (),
+                static,
+            )
+        )
+    return out
+
+
+def history() -> list[list[TrackPoint]]:
+    tracks = []
+    for i in range(40):  # a lane, both ways, 11-14 kn
+        course = 160.0 if i % 2 else 340.0
+        start = (15.0, 90.0) if i % 2 else (12.0, 91.1)
+        tracks.append(
+            track(
+                300_000_000 + i,
+                start[0] + random.Random(i).uniform(-0.05, 0.05),
+                start[1],
+                11 + (i % 4),
+                course,
+                8,
+                CARGO,
+                seed=i,
+            )
+        )
+    for i in range(20):  # trawlers on a ground
+        tracks.append(
+            track(
+                405_000_000 + i,
+                13.5 + 0.01 * i,
+                89.0,
+                3.2,
+                90.0,
+                8,
+                FISHING,
+                wobble=6.0,
+                seed=100 + i,
+                turn_every=120,
+            )
+        )
+    return tracks
+
+
+def shore(lat: float, lon: float) -> float:
+    return 80.0
+
+
+@pytest.fixture(scope="module")
+def model() -> RouteModel:
+    return train_route_model(
+        history(),
+        distance_to_shore_nm=shore,
+        window_h=2.0,
+        step_min=20,
+        n_estimators=40,
+        seed=1,
+        trained_at="2024-06-01T00:00:00Z",
+    )
+
+
+def window_of(points: list[TrackPoint], hours: float = 2.0) -> TrackWindow:
+    w = TrackWindow(hours * 3600, 60)
+    for p in points:
+        w.add(p)
+    return w
+
+
+def test_window_features_read_a_track() -> None:
+    w = window_of(track(1, 13.0, 90.0, 12.0, 90.0, 2, CARGO))
+    f = dict(zip(FEATURE_NAMES, window_features(w, shore), strict=True))
+    assert f["speed_mean"] == pytest.approx(12.0, abs=0.2)
+    assert f["straightness"] > 0.99 and f["slow_share"] == 0.0
+    assert f["cargo_tanker"] == 1.0 and f["class_b"] == 0.0 and f["length_m"] == 180
+    assert f["reports_per_h"] == pytest.approx(60, abs=1)
+
+
+def test_unusual_tracks_score_higher(model: RouteModel) -> None:
+    lane = window_of(track(9, 14.0, 90.35, 12.0, 160.0, 2, CARGO, seed=5))
+    across = window_of(track(8, 13.0, 89.6, 5.5, 75.0, 2, StaticFields(), ais_class="B", seed=6))
+    normal = model.score(model.vector(lane, shore))
+    odd = model.score(model.vector(across, shore))
+    assert normal < model.threshold < odd
+    reasons = model.explain(model.vector(across, shore))
+    assert reasons and any("rarely" in r or "speed" in r.lower() for r in reasons)
+
+
+def test_compact_forest_is_the_pipeline(model: RouteModel) -> None:
+    assert model.compact is not None
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        v = model.feature_median + rng.normal(0, 1, len(model.feature_names)) * model.feature_iqr
+        seen = v[list(model.forest_columns)]
+        assert model.compact.anomaly_score(seen) == pytest.approx(
+            -model.forest.score_samples(seen.reshape(1, -1))[0], abs=1e-12
+        )
+
+
+def test_save_load_and_version(model: RouteModel, tmp_path: Path) -> None:
+    assert model.version.startswith("route-20240601T000000Z-")
+    again = load_model(save_model(model, tmp_path / "route.joblib"), "route_anomaly")
+    w = window_of(track(9, 14.0, 90.35, 12.0, 160.0, 2, CARGO, seed=5))
+    assert again.score(again.vector(w, shore)) == pytest.approx(model.score(model.vector(w, shore)))
+    assert (tmp_path / "route.joblib").stat().st_size < 400_000
+
+
+def test_detector_flags_the_odd_track_only(model: RouteModel) -> None:
+    config = RuleConfig(
+        id="route_anomaly", version=1, params={"min_fixes": 20, "min_window_h": 1.0}
+    )
+    detector = RouteAnomalyDetector(config, model=model)
+    detector._shore = shore
+    odd = track(8, 13.0, 89.6, 5.5, 75.0, 4, StaticFields(), ais_class="B", seed=6)
+    lane = track(9, 14.0, 90.35, 12.0, 160.0, 4, CARGO, seed=5)
+    alerts = [a for p in odd for a in detector.update(p)]
+    quiet = [a for p in lane for a in detector.update(p)]
+    assert alerts and not quiet
+    assert alerts[0].type is AlertType.ROUTE_ANOMALY and alerts[0].model_version == model.version
+    assert "unlike usual traffic" in alerts[0].reasons[0]
+
+
+def test_without_a_model_the_detector_is_silent(caplog: pytest.LogCaptureFixture) -> None:
+    config = RuleConfig(id="route_anomaly", version=1, params={"model": "/nope/route.joblib"})
+    with caplog.at_level(logging.WARNING):
+        detector = RouteAnomalyDetector(config)
+    assert detector.model is None and "stays silent" in caplog.text
+    assert not [
+        a for p in track(8, 13.0, 89.6, 5.5, 75.0, 3, StaticFields()) for a in detector.update(p)
+    ]
+
+
+@pytest.mark.skipif(
+    not ROUTE_DEFAULT.exists() or not RISK_DEFAULT.exists(),
+    reason="the bundled models are not built",
+)
+def test_bundled_default_models_load() -> None:
+    route = load_model(ROUTE_DEFAULT, "route_anomaly")
+    risk = load_model(RISK_DEFAULT, "migrant_risk")
+    assert route.version.startswith("route-") and risk.version.startswith("risk-")
+    assert 0 < risk.threshold < 1 and route.threshold == 0.0
+    assert ROUTE_DEFAULT.stat().st_size + RISK_DEFAULT.stat().st_size < 500_000
