@@ -725,7 +725,7 @@ def distress(world: World, rng: random.Random, k: int) -> None:
             plan=iter([Drift(end, set_course, rate, wandering=True, nav_status=SART_ACTIVE)]),
             nav_status=SART_ACTIVE,
         )
-        also: list[str] = ["drifting", "identity_anomaly"]
+        also: list[str] = ["drifting", "identity_anomaly", "ais_gap"]
     else:
         country = rng.choice(("BD", "MM", "IN", "TH"))
         mmsi = world.ids.mmsi(world.region.mids[country])
@@ -759,7 +759,7 @@ def distress(world: World, rng: random.Random, k: int) -> None:
             plan=plan(),
             heading_sensor=True,
         )
-        also = ["drifting", "loitering"]
+        also = ["drifting", "loitering", "ais_gap"]
         world.label("drifting", [mmsi], start, None, at, optional=True, also=_also())
     record = world.label(
         "distress",

@@ -280,7 +280,10 @@ def merchant(world: World, rng: random.Random) -> None:
         del vessel
         return
 
-    along = rng.uniform(0.0, max(0.0, length - 30_000.0))
+    # a ship bound beyond the region must not reach the end of the lane within the scenario
+    # (it would vanish); one bound for a port may arrive and anchor
+    reserve = 30_000.0 if end_port is not None else speed * 1852.0 * (world.hours + 3.0)
+    along = rng.uniform(0.0, max(0.0, length - reserve))
     index, lat, lon = point_along(points, along)
     rest = points[index:]
 
@@ -682,12 +685,10 @@ def patrol(world: World, rng: random.Random) -> None:
     start = pick()
 
     def plan() -> Iterator[Phase]:
-        t = world.start_ms
-        while t < world.end_ms + HOUR:
+        for _ in range(500):  # patrols until the scenario ends (it stops the loop)
             target = pick()
             speed = rng.uniform(8.0, 14.0)
             yield Sail([target], speed, arrive_m=500.0)
-            t += int(distance_m(*start, *target) / 1852 / speed * HOUR) + HOUR
             if rng.random() < 0.3:  # a boarding, a check: stopped for a while
                 yield lasting(
                     Loiter(target, 800.0, None, speed=(0.5, 2.0)), int(rng.uniform(0.3, 1.2) * HOUR)
@@ -720,8 +721,9 @@ def leisure(world: World, rng: random.Random) -> None:
         while day < world.end_ms + 24 * HOUR:
             out = day + int(rng.uniform(1.0, 2.0) * HOUR)  # 08:00-09:00 local
             yield Moored(berth, 180.0, out, nav_status=MOORED)
-            for _ in range(rng.choice((2, 3))):
-                site = _near(world, rng.choice(DIVE_SITES), 500.0, rng)
+            sites = rng.sample(DIVE_SITES, rng.choice((2, 3)))  # a dive at each, an hour or so
+            for site_at in sites:
+                site = _near(world, site_at, 500.0, rng)
                 yield Sail([site], rng.uniform(14.0, 20.0), arrive_m=80.0, slow_at_end=True)
                 buoy = Anchor(
                     (0.0, 0.0),
@@ -731,7 +733,7 @@ def leisure(world: World, rng: random.Random) -> None:
                     flood_course=rng.uniform(0, 360),
                     settle=True,
                 )
-                yield lasting(buoy, int(rng.uniform(1.0, 2.0) * HOUR))
+                yield lasting(buoy, int(rng.uniform(0.8, 1.5) * HOUR))
             yield Sail([berth], rng.uniform(14.0, 20.0), arrive_m=80.0, slow_at_end=True)
             day += 24 * HOUR
 

@@ -249,15 +249,17 @@ class SimVessel:
         class_b = self.ais_class == "B"
         lines: list[str] = []
         stations = radio.hearing(kin.lat, kin.lon, t_ms, class_b, near, self.rng)
+        heard = False
         if stations and t_ms - self._last_position_ms >= self.min_interval_ms:
             self._last_position_ms = t_ms
             lines.extend(self._position_lines(t_ms, stations))
+            heard = True
         if self.sends_static and t_ms >= self.next_static_ms:
             self.next_static_ms = t_ms + STATIC_EVERY_MS
             static_stations = radio.hearing(kin.lat, kin.lon, t_ms, class_b, near, self.rng)
             if static_stations:
                 lines.extend(self._static_lines(t_ms, static_stations, station_group))
-        if lines:
+        if heard:  # a position heard: what a track (and a gap detector) sees
             self.rx_count += 1
             if self.first_rx is None:
                 self.first_rx = t_ms

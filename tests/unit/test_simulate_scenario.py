@@ -29,6 +29,7 @@ SETTINGS = ScenarioSettings(vessels=30, hours=10.0, seed=21, behaviour_rate=3.0)
 class Run:
     def __init__(self, settings: ScenarioSettings) -> None:
         scenario = Scenario(settings)
+        self.scenario = scenario
         self.lines = list(scenario.lines())
         self.truth = scenario.truth()
         self.info = scenario.info()
@@ -133,6 +134,16 @@ def test_every_behaviour_is_in_the_truth(run: Run) -> None:
     labels = {t.label for t in run.truth if t.type == HARD_NEGATIVE}
     assert {"trawling", "at_anchor", "tug_alongside", "ferry"} <= labels
     assert run.info.vessel_hours > 0 and run.info.vessels >= len(run.tracks) - 2
+
+
+def test_ordinary_vessels_never_vanish(run: Run) -> None:
+    """Background traffic keeps transmitting to the end (a ship that vanished mid-scenario would
+    look like a vessel going dark, unlabelled)."""
+    background = {"merchant", "anchored", "moored", "trawler", "gillnet", "fishing_transit",
+                  "ferry", "patrol", "leisure", "tow"}  # fmt: skip
+    gone = [(v.role, v.mmsi) for v in run.scenario.world.vessels
+            if v.role in background and v.gone]  # fmt: skip
+    assert not gone
 
 
 def test_truth_vessels_are_heard(run: Run) -> None:
