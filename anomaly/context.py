@@ -61,6 +61,8 @@ class DetectContext:
     in_anchorage: Callable[[float, float], bool] = _never  # an anchorage or a port
     areas_of: Callable[[float, float], tuple[str, ...]] = _nowhere  # zone ids, for `areas`
     trails: Trails | None = None
+    # A departure area (where crossings start): watched like a watch area by the gap rule.
+    in_departure_area: Callable[[float, float], bool] = _never
 
     @classmethod
     def from_geography(cls, geo: GeographyLike, trails: Trails | None = None) -> DetectContext:
@@ -70,12 +72,30 @@ class DetectContext:
             in_anchorage=geo.in_anchorage,
             areas_of=geo.areas_at,
             trails=trails,
+            in_departure_area=_departure_areas(geo),
         )
 
     def with_trails(self, trails: Trails) -> DetectContext:
         return DetectContext(
-            self.in_watch_area, self.distance_to_shore_nm, self.in_anchorage, self.areas_of, trails
+            self.in_watch_area,
+            self.distance_to_shore_nm,
+            self.in_anchorage,
+            self.areas_of,
+            trails,
+            self.in_departure_area,
         )
+
+
+def _departure_areas(geo: GeographyLike) -> Callable[[float, float], bool]:
+    zones = getattr(geo, "zones", None)
+    in_kind = getattr(zones, "in_kind", None)
+    if in_kind is None:
+        return _never
+
+    def in_departure_area(lat: float, lon: float) -> bool:
+        return bool(in_kind(lat, lon, "departure_area"))
+
+    return in_departure_area
 
 
 def default_context(config_dir: Path | None = None) -> DetectContext:

@@ -1,9 +1,10 @@
 """`ais_gap`: a vessel that was reporting regularly falls silent: it may have gone dark.
 
-The alert opens when a vessel has been silent `watch_area_h` inside a watch area, `open_sea_h`
-elsewhere (Global Fishing Watch's AIS-disabling events use 6 h; 12 h more than 50 nm offshore
-with satellite AIS), and is revised and ended when it reappears: the gap's duration, and the
-distance and implied speed from where it vanished to where it came back.
+The alert opens when a vessel has been silent `watch_area_h` inside a watch area (or a
+departure area, where crossings start), `open_sea_h` elsewhere (Global Fishing Watch's
+AIS-disabling events use 6 h; 12 h more than 50 nm offshore with satellite AIS), and is revised
+and ended when it reappears: the gap's duration, and the distance and implied speed from where
+it vanished to where it came back.
 
 Silence alone is not enough, because most silences are reception, not the vessel:
 
@@ -72,6 +73,7 @@ MOORED: Final = 5
 HOUR_MS: Final = 3_600_000
 _VISITS: Final = 12  # cells remembered per vessel
 _VISIT_BREAK_MS: Final = 30 * 60_000  # a silence this long inside a cell starts a new visit
+_VISIT_STEP_MS: Final = 60_000  # a vessel's visits are brought up to date once a minute
 _PLACES: Final = 3  # switch-off places remembered per vessel
 _EVIDENCE_MS: Final = 3 * HOUR_MS
 _ROW: Final = 100_000  # cell key = row * _ROW + col
@@ -251,8 +253,10 @@ class GapDetector(VesselDetector[_State]):
         # time order.
         self._waiting: tuple[dict[int, set[int]], dict[int, set[int]]] = ({}, {})
         self._due: dict[int, int] = {}  # vessels with a pending silence -> decision time
-        self._index: dict[int, set[int]] = {}  # cell -> vessels with a remembered visit
-        self._squares: dict[int, set[int]] = {}  # one-degree square -> vessels heard there
+        # cell -> vessels with a remembered visit; one-degree square -> vessels heard there
+        # (lists: a set costs four times the memory, and a cell holds few vessels)
+        self._index: dict[int, list[int]] = {}
+        self._squares: dict[int, list[int]] = {}
         self._far_squares: dict[int, bool] = {}  # one-degree square -> beyond coastal reach
         self._now = 0  # event time of the last `advance`
         self._extent_cache: tuple[int, tuple[int, int, int, int] | None] = (-1, None)
@@ -289,31 +293,38 @@ class GapDetector(VesselDetector[_State]):
         st.n += 1
         if point.segment_id:
             st.fix = point
-            lat: float = point.lat  # type: ignore[assignment]  # on track: never None
-            lon: float = point.lon  # type: ignore[assignment]
-            cell = int((lat + 90.0) * self._inv_cell) * _ROW + int((lon + 180.0) * self._inv_cell)
             visits = st.visits
-            if (
-                visits
-                and ts - visits[-1] <= _VISIT_BREAK_MS
-                and (visits[-3] == cell or self._close_to(visits[-3], lat, lon))
-            ):
-                visits[-1] = ts
-            else:
-                self._visit(mmsi, visits, cell, ts)
-                square = _square_of(lat, lon)
-                squares = st.squares
-                if squares and squares[-2] == square:
-                    squares[-1] = ts
-                else:
-                    self._square(mmsi, squares, square, ts)
-                    if self._far_offshore(square, lat, lon):
-                        st.far_ts = ts
+            if not visits or ts - visits[-1] >= _VISIT_STEP_MS:
+                self._heard_at(mmsi, st, visits, point, ts)
         bucket = ts // _BUCKET_MS
         if st.queue != _Q_FIRST or bucket != st.bucket:
             self._unqueue(mmsi, st)
             self._queue(mmsi, st, _Q_FIRST, bucket)
         return out or []
+
+    def _heard_at(
+        self, mmsi: int, st: _State, visits: array[int], point: TrackPoint, ts: int
+    ) -> None:
+        """Where and when it was heard: its cell visits, squares, and whether far offshore."""
+        lat: float = point.lat  # type: ignore[assignment]  # on track: never None
+        lon: float = point.lon  # type: ignore[assignment]
+        cell = int((lat + 90.0) * self._inv_cell) * _ROW + int((lon + 180.0) * self._inv_cell)
+        if (
+            visits
+            and ts - visits[-1] <= _VISIT_BREAK_MS
+            and (visits[-3] == cell or self._close_to(visits[-3], lat, lon))
+        ):
+            visits[-1] = ts
+        else:
+            self._visit(mmsi, visits, cell, ts)
+            square = _square_of(lat, lon)
+            squares = st.squares
+            if squares and squares[-2] == square:
+                squares[-1] = ts
+            else:
+                self._square(mmsi, squares, square, ts)
+                if self._far_offshore(square, lat, lon):
+                    st.far_ts = ts
 
     def _tail(self, st: _State, point: TrackPoint) -> list[Alert]:
         """A report of a silence already decided, released late: it moves the vessel's last
@@ -354,11 +365,7 @@ class GapDetector(VesselDetector[_State]):
 
     def _visit(self, mmsi: int, visits: array[int], cell: int, ts: int) -> None:
         visits.extend((cell, ts, ts))
-        members = self._index.get(cell)
-        if members is None:
-            self._index[cell] = {mmsi}
-        else:
-            members.add(mmsi)
+        _add(self._index, cell, mmsi)
         if len(visits) > 3 * _VISITS:
             old = visits[0]
             del visits[:3]
@@ -375,23 +382,15 @@ class GapDetector(VesselDetector[_State]):
 
     def _square(self, mmsi: int, squares: array[int], square: int, ts: int) -> None:
         squares.extend((square, ts))
-        self._squares.setdefault(square, set()).add(mmsi)
+        _add(self._squares, square, mmsi)
         if len(squares) > 2 * _SQUARES:
             old = squares[0]
             del squares[:2]
             if old not in squares[0::2]:
-                members = self._squares.get(old)
-                if members is not None:
-                    members.discard(mmsi)
-                    if not members:
-                        del self._squares[old]
+                _remove(self._squares, old, mmsi)
 
     def _unindex(self, mmsi: int, cell: int) -> None:
-        members = self._index.get(cell)
-        if members is not None:
-            members.discard(mmsi)
-            if not members:
-                del self._index[cell]
+        _remove(self._index, cell, mmsi)
 
     def _reappeared(self, mmsi: int, st: _State, point: TrackPoint) -> list[Alert]:
         """The first report after a silence of at least the first threshold."""
@@ -476,7 +475,9 @@ class GapDetector(VesselDetector[_State]):
         if sil[_S_TYPE] in self._ignore_types:
             return None
         if sil[_S_WATCH] < 0:
-            sil[_S_WATCH] = int(self.context.in_watch_area(sil[_S_LAT], sil[_S_LON]))
+            lat, lon = sil[_S_LAT], sil[_S_LON]
+            ctx = self.context
+            sil[_S_WATCH] = int(ctx.in_watch_area(lat, lon) or ctx.in_departure_area(lat, lon))
         candidates = (self._watch_ms, self._sea_ms) if sil[_S_WATCH] else (self._sea_ms,)
         for threshold in sorted(candidates):
             if self._regular(sil, threshold):
@@ -692,7 +693,7 @@ class GapDetector(VesselDetector[_State]):
         for cell in cells:
             members = self._index.get(cell)
             if members:
-                found |= members
+                found.update(members)
         found.discard(mmsi)
         return found
 
@@ -821,10 +822,10 @@ class GapDetector(VesselDetector[_State]):
         self._open.pop(mmsi, None)
         visits = st.visits
         for i in range(0, len(visits), 3):
-            self._index.setdefault(visits[i], set()).add(mmsi)
+            _add(self._index, visits[i], mmsi)
         squares = st.squares
         for i in range(0, len(squares), 2):
-            self._squares.setdefault(squares[i], set()).add(mmsi)
+            _add(self._squares, squares[i], mmsi)
         if st.queue != _DECIDED:
             self._queue(mmsi, st, st.queue, st.last_ts // _BUCKET_MS)
         if st.pending is not None:
@@ -836,11 +837,7 @@ class GapDetector(VesselDetector[_State]):
             self._unindex(mmsi, visits[i])
         squares = st.squares
         for i in range(0, len(squares), 2):
-            members = self._squares.get(squares[i])
-            if members is not None:
-                members.discard(mmsi)
-                if not members:
-                    del self._squares[squares[i]]
+            _remove(self._squares, squares[i], mmsi)
         self._unqueue(mmsi, st)
         self._due.pop(mmsi, None)
 
@@ -883,3 +880,19 @@ def _fix_load(data: list[Any] | None, static: StaticFields, flag: str | None) ->
         mmsi, ts, lat, lon, sog, cog, None, nav, None, None, None, None, mmsi_class, flag,
         "", 0, 1, None, None, None, None, (), static,
     )  # fmt: skip
+
+
+def _add(index: dict[int, list[int]], key: int, mmsi: int) -> None:
+    members = index.get(key)
+    if members is None:
+        index[key] = [mmsi]
+    elif mmsi not in members:
+        members.append(mmsi)
+
+
+def _remove(index: dict[int, list[int]], key: int, mmsi: int) -> None:
+    members = index.get(key)
+    if members is not None and mmsi in members:
+        members.remove(mmsi)
+        if not members:
+            del index[key]

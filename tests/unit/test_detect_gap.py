@@ -228,3 +228,10 @@ def test_heard_only_in_satellite_passes_a_watch_area_vessel_is_judged_at_six_hou
     later = sail(TARGET, [Leg(hours(1), 4.0, 45.0)], t0_s=end + hours(7))
     (gap,) = final(run(build(heard, later, *neighbours()), watch)).values()
     assert gap.detected_at - gap.start == 6 * 3_600_000
+
+
+def test_a_departure_area_is_watched_like_a_watch_area() -> None:
+    context = DetectContext(in_departure_area=lambda lat, lon: True)
+    points = build(dark_vessel(hours(2), hours(5)), *neighbours())
+    (gap,) = final(run(points, context)).values()
+    assert gap.detected_at - gap.start == 2 * 3_600_000
