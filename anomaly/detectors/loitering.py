@@ -16,8 +16,9 @@ Not loitering:
   vessel (`fishing_ship_types`) moving like one fishing: at trawling speeds (`trawl_min_kn` to
   `trawl_max_kn`) for `trawl_time_share` of the run with `fishing_turns_per_h` turns an hour
   (course changes of 45 degrees or more while making way). A fishing vessel lying to drift nets
-  moves exactly like a vessel loitering, for hours; so a fishing vessel that shows no sign of
-  fishing must linger `fishing_min_duration_h` (longer than a net's soak) to be loitering.
+  moves exactly like a vessel loitering, for hours, then shoots its net again a little way off;
+  so a fishing vessel that shows no sign of fishing must linger `fishing_min_duration_h` (longer
+  than a net's soak) without moving off even briefly to be loitering.
 - aids to navigation, base stations, SAR aircraft and distress beacons.
 
 Speeds are the reported speed over ground (far less noisy at low speed than positions, whose
@@ -74,6 +75,7 @@ class LoiteringParams(Params):
 
 class _State(VesselState):
     __slots__ = (
+        "calm_start",
         "e_speed",
         "e_total",
         "exc_start",
@@ -108,6 +110,7 @@ class _State(VesselState):
         self.sl_lat = self.sl_lon = 0.0
         self.exc_start = 0  # an excursion above the speed limit started then
         self.e_total = self.e_speed = 0.0  # its time and speed, counted if the run goes on
+        self.calm_start = 0  # the run's current stretch without any excursion began then
         self.t_total = self.t_speed = self.t_anchor = self.t_fish = self.t_trawl = 0.0
         self.turns = 0
         self.ref_cog = -1.0
@@ -187,6 +190,8 @@ class LoiteringDetector(VesselDetector[_State]):
             st.t_total += st.e_total + dt
             st.t_speed += st.e_speed + speed * dt
             st.e_total = st.e_speed = 0.0
+            if st.exc_start:
+                st.calm_start = ts  # back from an excursion (a net shot again, say)
             st.exc_start = 0
             st.slow_ts = ts
             st.sl_lat, st.sl_lon = lat, lon
@@ -219,7 +224,7 @@ class LoiteringDetector(VesselDetector[_State]):
         return out or []
 
     def _start_run(self, st: _State, ts: int, lat: float, lon: float) -> None:
-        st.run_start = st.slow_ts = ts
+        st.run_start = st.slow_ts = st.calm_start = ts
         st.s_lat = st.sl_lat = st.lat_min = st.lat_max = lat
         st.s_lon = st.sl_lon = st.lon_min = st.lon_max = lon
         st.exc_start = 0
@@ -267,7 +272,7 @@ class LoiteringDetector(VesselDetector[_State]):
         if st.t_anchor >= p.anchored_share * total or st.t_fish >= p.fishing_status_share * total:
             return False
         if st.static.ship_type in self._fishing_types and (
-            self._fishing_pattern(st) or st.slow_ts - st.run_start < self._fishing_ms
+            self._fishing_pattern(st) or st.slow_ts - st.calm_start < self._fishing_ms
         ):
             return False
         lat, lon = st.lat, st.lon

@@ -81,6 +81,14 @@ def test_a_fishing_vessel_lingering_longer_than_any_soak_is_loitering() -> None:
     assert any("not moving like one fishing" in r for r in alert.reasons)
 
 
+def test_a_gillnetter_shooting_its_net_again_and_again_is_not_loitering() -> None:
+    legs = []
+    for _ in range(4):  # five-hour soaks, the net shot again a few kilometres off
+        legs += [Leg(hours(5), 0.8, 200.0, wander=6.0), Leg(minutes(20), 6.0, 30.0)]
+    points = build(sail(VESSEL, legs), statics(VESSEL, 30, hours(22)))
+    assert run(points) == []
+
+
 def test_a_distress_beacon_does_not_loiter() -> None:
     beacon = 974_000_001
     legs = [Leg(hours(8), 0.6, 120.0, nav_status=14, every_s=60, no_heading=True)]
