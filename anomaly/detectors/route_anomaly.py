@@ -6,7 +6,8 @@ how its speed, turns, straightness, gaps and kind compare with usual track windo
 IsolationForest). An alert opens when the score has been above the model's threshold (or
 `threshold`) on `persist` evaluations in a row, lists the figures furthest from usual traffic,
 and ends after `clear` normal evaluations or when the vessel has been silent
-`end_after_silent_h`.
+`end_after_silent_h`. A vessel that made no way in the window (at anchor, alongside) is not
+scored: a route needs movement.
 
 The model comes from the rule's `model` parameter: "default" (the bundled model, trained on
 simulated traffic of the Bay of Bengal: retrain it on your own history with `lookout train`),
@@ -26,7 +27,7 @@ from anomaly.detectors.base import RuleConfig
 from anomaly.detectors.migrant_risk import load_detector_model
 from anomaly.detectors.vessel import Params, VesselDetector, VesselState
 from anomaly.models.features import TrackWindow
-from anomaly.models.route import DEFAULT_MODEL, RouteModel
+from anomaly.models.route import DEFAULT_MODEL, RouteModel, is_moving
 from anomaly.records import Alert, AlertType, Severity, Tlp
 from tracks.records import TrackPoint
 
@@ -168,7 +169,8 @@ class RouteAnomalyDetector(VesselDetector[_State]):
             and window.hours() >= self.p.min_window_h
         ):
             st.next_eval = point.ts + self._every_ms
-            out.extend(self._evaluate(point.mmsi, st, point.ts))
+            if is_moving(window) or st.ep is not None:
+                out.extend(self._evaluate(point.mmsi, st, point.ts))
         return out
 
     def _evaluate(self, mmsi: int, st: _State, ts: int) -> list[Alert]:

@@ -175,7 +175,7 @@ def _haversine_m(
 def window_features(
     window: TrackWindow,
     distance_to_shore_nm: Callable[[float, float], float] | None = None,
-    shore_samples: int = 6,
+    shore_samples: int = 3,
 ) -> NDArray[np.float64]:
     """The `FEATURE_NAMES` vector of a window (at least two fixes)."""
     m = window.array()

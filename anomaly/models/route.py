@@ -46,6 +46,7 @@ __all__ = [
     "MODEL_FORMAT",
     "RouteModel",
     "density_rows",
+    "is_moving",
     "load_model",
     "save_model",
     "train_route_model",
@@ -114,7 +115,7 @@ class RouteModel:
         distance_to_shore_nm: Callable[[float, float], float] | None = None,
     ) -> NDArray[np.float64]:
         base = window_features(window, distance_to_shore_nm)
-        dens = self.density.score_array(density_rows(window.array()))
+        dens = _window_density(self.density, window)
         return np.concatenate([base, [float(dens.mean()), _p10(dens)]])
 
     def forest_score(self, vector: NDArray[np.float64]) -> float:
@@ -260,11 +261,15 @@ def train_route_model(
 ) -> RouteModel:
     """Train from history: `tracks` yields each vessel's points in time order."""
     fixes: list[NDArray[np.float64]] = []
-    windows: list[tuple[TrackWindow, NDArray[np.float64]]] = []
+    fold_of_fixes: list[int] = []
+    windows: list[tuple[TrackWindow, NDArray[np.float64], int]] = []
     step_ms = int(step_min * 60_000)
     vessels = 0
     for points in tracks:
         vessels += 1
+        # each vessel in one of two halves, by a hash of its MMSI (not by order or parity,
+        # which can follow how the history was gathered)
+        fold = (((points[0].mmsi if points else vessels) * 2_654_435_761) >> 16) & 1
         window = TrackWindow(window_h * 3600.0, spacing_s)
         everything = TrackWindow(10**9, spacing_s)
         next_eval = 0
@@ -276,26 +281,29 @@ def train_route_model(
                 point.ts >= next_eval
                 and len(window) >= min_fixes
                 and window.hours() >= window_h / 2
+                and is_moving(window)
             ):
                 next_eval = point.ts + step_ms
-                windows.append((_snapshot(window), window_features(window, distance_to_shore_nm)))
+                features = window_features(window, distance_to_shore_nm)
+                windows.append((_snapshot(window), features, fold))
         if len(everything):
             fixes.append(density_rows(everything.array()))
+            fold_of_fixes.append(fold)
     if not fixes or len(windows) < 20:
         raise ValueError(f"too little history to learn from: {len(windows)} track windows")
     X_fix = np.vstack(fixes)
-    density = CellDensity(
-        bin_widths=(0.25, 0.25, 30.0, 4.0),
-        periods=(None, None, 360.0, None),
-        spatial_dims=2,
-        alpha=0.5,
-        contamination=0.01,
-        neighbourhood=1,
-        state_prior=20.0,
-    ).fit(X_fix)
+    density = _density().fit(X_fix)
+    # Cross-fitted: each window's density comes from the other half of the vessels, so that
+    # the levels learned are those of vessels the density has not seen, as in service.
+    halves = [
+        _density().fit(np.vstack([f for f, k in zip(fixes, fold_of_fixes, strict=True) if k != h]))
+        if any(k != h for k in fold_of_fixes)
+        else density
+        for h in (0, 1)
+    ]
     rows = []
-    for window, base in windows:
-        dens = density.score_array(density_rows(window.array()))
+    for window, base, fold in windows:
+        dens = _window_density(halves[fold], window)
         rows.append(np.concatenate([base, [float(dens.mean()), _p10(dens)]]))
     X = np.vstack(rows)
     columns = tuple(i for i, name in enumerate(ROUTE_FEATURES) if name not in _NOT_IN_FOREST)
@@ -325,6 +333,7 @@ def train_route_model(
         "sources": list(sources),
         "fix_digest": hashlib.sha256(np.round(X_fix, 4).tobytes()).hexdigest()[:16],
         "density": {k: v for k, v in density.get_params().items() if k != "contamination"},
+        "features": {"density_every": DENSITY_EVERY, "moving_only": True, "version": 2},
         "forest": {"n_estimators": n_estimators, "max_samples": max_samples},
     }
     return RouteModel(
@@ -348,6 +357,33 @@ def train_route_model(
 
 
 _NOT_IN_FOREST: Final = ("hour_sin", "hour_cos")
+
+
+DENSITY_EVERY: Final = 3  # a window's density from every third fix (a fix every 3 min)
+
+
+def is_moving(window: TrackWindow) -> bool:
+    """Whether the vessel made way at all in the window (a route needs movement: a ship at
+    anchor or alongside is not scored)."""
+    sog = window.array()[:, 3]
+    return bool(np.nanmax(sog) >= STOPPED_KN) if len(sog) else False
+
+
+def _window_density(density: CellDensity, window: TrackWindow) -> NDArray[np.float64]:
+    rows = density_rows(window.array()[::DENSITY_EVERY])
+    return density.score_array(rows)
+
+
+def _density() -> CellDensity:
+    return CellDensity(
+        bin_widths=(0.25, 0.25, 30.0, 4.0),
+        periods=(None, None, 360.0, None),
+        spatial_dims=2,
+        alpha=0.5,
+        contamination=0.01,
+        neighbourhood=1,
+        state_prior=20.0,
+    )
 
 
 def _p10(values: NDArray[np.float64]) -> float:
