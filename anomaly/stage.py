@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
@@ -65,7 +65,7 @@ class DetectSettings:
     save_interval_s: float = 2.0  # at most this much work is redone after a crash...
     save_every_messages: int = 20_000  # ... or this many messages
     poll_records: int = 2000
-    dedup_window: int = 200_000  # point ids remembered (two generations of this many)
+    dedup_window: int = 50_000  # point ids remembered (two generations of this many)
     lateness_s: float = 120.0  # the watermark trails the partitions' event time by this much
     max_partition_skew_s: float = 3600.0  # a partition this far behind the newest is idle
     advance_every_s: float = 60.0  # event time between two `advance` calls
@@ -126,8 +126,8 @@ class DetectStage:
         self._partitions: set[int] = set()
         self._offsets: dict[int, int] = {}  # partition -> next offset, processed not saved
         self._event: dict[int, int] = {}  # partition -> newest event time seen
-        self._seen: set[tuple[Any, ...]] = set()
-        self._seen_old: set[tuple[Any, ...]] = set()
+        self._seen: set[int] = set()
+        self._seen_old: set[int] = set()
         self._advanced = 0
         self._caught_up = False  # the last poll was not full: no backlog
         self._advance_ms = round(s.advance_every_s * 1000)
@@ -233,7 +233,7 @@ class DetectStage:
                 except (ValueError, KeyError, TypeError) as exc:
                     self._dead_letter(message, Reason.DECODE_ERROR, f"not a track point: {exc}")
                     continue
-            key = point[:4]  # mmsi, ts, lat, lon: the point's id
+            key = hash(point[:4])  # of mmsi, ts, lat, lon: the point's id (8 bytes to keep)
             if key in seen or key in seen_old:
                 duplicates += 1
                 continue
