@@ -14,6 +14,7 @@ from config import Settings, load_settings
 from ingest.pipeline import Ingestor, IngestSettings, InputFormat
 from ingest.records import DeadLetter, PositionReport, StaticReport
 from ingest.service import ingest_paths
+from lookout import cli_analysis
 
 if TYPE_CHECKING:
     from lookout.bus.kafka import KafkaBus
@@ -29,7 +30,7 @@ ConfigDir = Annotated[
 ]
 
 
-def _ingest_settings(config_dir: Path | None, input_format: str | None = None) -> IngestSettings:
+def ingest_settings_of(config_dir: Path | None, input_format: str | None = None) -> IngestSettings:
     cfg = load_settings(config_dir).ingest
     fmt: InputFormat = input_format or cfg.input_format  # type: ignore[assignment]
     return IngestSettings(
@@ -79,7 +80,7 @@ def decode(
     """Decode recorded AIS into JSON records on stdout; the last stderr line is the summary."""
     if input_format not in ("auto", "nmea", "csv"):
         raise typer.BadParameter("--format must be auto, nmea or csv")
-    settings = _ingest_settings(config, input_format)
+    settings = ingest_settings_of(config, input_format)
     out = sys.stdout.buffer
     dead_stream: BinaryIO = deadletters.open("wb") if deadletters else sys.stderr.buffer
     ingestor = Ingestor(JsonLinesSink(out, dead_stream), settings)
@@ -110,7 +111,7 @@ def ingest(
         raise typer.BadParameter("no --source given and none configured")
     bus = _kafka_bus(kafka, settings)
     try:
-        stats = run_ingest(urls, bus, _ingest_settings(config), settings.ingest.reconnect_max_s)
+        stats = run_ingest(urls, bus, ingest_settings_of(config), settings.ingest.reconnect_max_s)
     finally:
         bus.close()
     sys.stderr.write(orjson.dumps(stats.summary()).decode() + "\n")
@@ -135,7 +136,7 @@ def process(
         summary = run_batch(
             paths,
             out,
-            _ingest_settings(config),
+            ingest_settings_of(config),
             partitions=settings.embedded.partitions,
             progress=progress,
             config_dir=settings.config_dir,
@@ -237,18 +238,37 @@ def run(
     """The embedded default: one process, in-process bus; replays the bundled sample."""
     from lookout.embedded import run_embedded
 
-    run_embedded(load_settings(config), list(source or []), _ingest_settings(config))
+    run_embedded(load_settings(config), list(source or []), ingest_settings_of(config))
 
 
 @app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="Output file; .gz compresses")],
+    scenario: Annotated[
+        str | None,
+        typer.Option(help="A regional scenario with labelled behaviours: bay-of-bengal"),
+    ] = None,
+    truth: Annotated[
+        Path | None, typer.Option(help="The scenario's truth file (default: OUT.truth.jsonl)")
+    ] = None,
     vessels: Annotated[int, typer.Option(min=1)] = 100,
     hours: Annotated[float, typer.Option(min=0.01)] = 2.0,
     seed: int = 1,
     noise: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of corrupted lines")] = 0.0,
+    behaviour_rate: Annotated[
+        float, typer.Option(min=0.0, help="Scales how many of each behaviour (scenario)")
+    ] = 1.0,
+    behaviour: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these behaviours (scenario); repeat for several"),
+    ] = None,
 ) -> None:
-    """Generate realistic AIS traffic as NMEA with tag-block times."""
+    """Generate realistic AIS traffic as NMEA with tag-block times; with --scenario, regional
+    traffic with injected, labelled behaviours of every alert type and a truth file."""
+    if scenario is not None:
+        _simulate_scenario(out, scenario, truth, vessels, hours, seed, noise, behaviour_rate,
+                           behaviour)  # fmt: skip
+        return
     import gzip
 
     from lookout.simulate import simulate as generate
@@ -260,6 +280,47 @@ def simulate(
             stream.write(line + "\n")
             count += 1
     typer.echo(f"wrote {count} lines to {out}", err=True)
+
+
+def _simulate_scenario(
+    out: Path,
+    name: str,
+    truth: Path | None,
+    vessels: int,
+    hours: float,
+    seed: int,
+    noise: float,
+    behaviour_rate: float,
+    behaviours: list[str] | None,
+) -> None:
+    from lookout.sim.scenario import BEHAVIOURS, ScenarioSettings
+    from lookout.simulate import write_scenario
+
+    if name != "bay-of-bengal":
+        raise typer.BadParameter(f"unknown scenario {name!r}; known: bay-of-bengal")
+    unknown = sorted(set(behaviours or ()) - set(BEHAVIOURS))
+    if unknown:
+        raise typer.BadParameter(f"unknown behaviours {unknown}; known: {', '.join(BEHAVIOURS)}")
+    settings = ScenarioSettings(
+        scenario=name,
+        vessels=vessels,
+        hours=hours,
+        seed=seed,
+        noise=noise,
+        behaviour_rate=behaviour_rate,
+        behaviours=tuple(behaviours) if behaviours else BEHAVIOURS,
+    )
+    stem = out.name.removesuffix(".gz").removesuffix(".nmea")
+    truth_path = truth or out.with_name(stem + ".truth.jsonl")
+    info = write_scenario(out, truth_path, settings)
+    typer.echo(
+        f"wrote {info.counts['lines']} lines to {out}, truth to {truth_path} "
+        f"({info.vessels} vessels, {info.vessel_hours:.0f} vessel-hours)",
+        err=True,
+    )
+
+
+cli_analysis.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point
