@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -63,6 +63,9 @@ class DetectContext:
     trails: Trails | None = None
     # A departure area (where crossings start): watched like a watch area by the gap rule.
     in_departure_area: Callable[[float, float], bool] = _never
+    # Cross-vessel detectors fed by spatial cell: whether this consumer publishes for a cell
+    # (None: it sees every vessel and publishes everything).
+    owns_cell: Callable[[str], bool] | None = None
 
     @classmethod
     def from_geography(cls, geo: GeographyLike, trails: Trails | None = None) -> DetectContext:
@@ -76,14 +79,10 @@ class DetectContext:
         )
 
     def with_trails(self, trails: Trails) -> DetectContext:
-        return DetectContext(
-            self.in_watch_area,
-            self.distance_to_shore_nm,
-            self.in_anchorage,
-            self.areas_of,
-            trails,
-            self.in_departure_area,
-        )
+        return replace(self, trails=trails)
+
+    def with_cells(self, owns_cell: Callable[[str], bool]) -> DetectContext:
+        return replace(self, owns_cell=owns_cell)
 
 
 def _departure_areas(geo: GeographyLike) -> Callable[[float, float], bool]:

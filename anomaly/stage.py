@@ -20,8 +20,9 @@ mirrors the tracks stage (`tracks.service`):
 - **bounded memory**: a vessel silent `evict_after_s` leaves memory for the store and comes back
   from it when it reappears.
 
-`run_detect` is the service loop for `lookout detect`; `lookout process` drives the same stage
-over the in-process bus (`drain`, then `finish` at the end of the data).
+`run_detect` runs one member (`anomaly.service` runs the roles of `lookout detect`); `lookout
+process` drives the same stage over the in-process bus (`drain`, then `finish` at the end of
+the data). With `topic` tracks.cells and `keyed_by` "cell" it is the cross-vessel stage.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Final
 import orjson
 
 from anomaly.blobs import BlobFormatError, pack_named, unpack_named
+from anomaly.cell_router import CellOwnership
 from anomaly.context import DetectContext
 from anomaly.detectors.base import Detector, RuleConfig
 from anomaly.records import Alert
@@ -62,6 +64,7 @@ _STAGE_PART: Final = struct.Struct("<qq")  # newest on-track ts, newest ts
 @dataclass(frozen=True, slots=True)
 class DetectSettings:
     group: str = "detect"
+    topic: str = topics.POINTS  # tracks.cells for the cross-vessel stage (keyed_by "cell")
     save_interval_s: float = 2.0  # at most this much work is redone after a crash...
     save_every_messages: int = 20_000  # ... or this many messages
     poll_records: int = 2000
@@ -114,16 +117,18 @@ class DetectStage:
         self.store = store
         self.trails = Trails()
         self.context = (context or DetectContext()).with_trails(self.trails)
+        self._partitions: set[int] = set()
+        if s.keyed_by == "cell":  # publish only the pairs of this member's cells
+            self.context = self.context.with_cells(CellOwnership(bus, self._partitions))
         self.detectors: list[Detector] = build_detectors(rules, self.context, keyed_by=s.keyed_by)
         self._parts = [(d.config.id, d) for d in self.detectors]
         self._updates = [d.update for d in self.detectors]
         self.counters = DetectCounters()
-        bus.ensure_topics([topics.POINTS, topics.ALERTS, topics.DEADLETTER])
+        bus.ensure_topics([s.topic, topics.ALERTS, topics.DEADLETTER])
         self._producer = bus.producer()
         self._vessels: dict[int, _Vessel] = {}
         self._dirty: set[int] = set()
         self._evicted: dict[int, StoredVessel] = {}
-        self._partitions: set[int] = set()
         self._offsets: dict[int, int] = {}  # partition -> next offset, processed not saved
         self._event: dict[int, int] = {}  # partition -> newest event time seen
         self._seen: set[int] = set()
@@ -137,7 +142,7 @@ class DetectStage:
         self._unsaved = 0
         self._last_save = time.monotonic()
         self._consumer = bus.consumer(
-            [topics.POINTS], s.group, on_assign=self._assigned, on_revoke=self._revoked
+            [s.topic], s.group, on_assign=self._assigned, on_revoke=self._revoked
         )
 
     # -- the loop -------------------------------------------------------------------------
@@ -329,10 +334,10 @@ class DetectStage:
         marks = {
             p: PartitionMark(offset, self._event.get(p, 0)) for p, offset in self._offsets.items()
         }
-        self.store.save(self.settings.group, topics.POINTS, vessels, marks)
+        self.store.save(self.settings.group, self.settings.topic, vessels, marks)
         if self._offsets:
             self._consumer.commit(
-                {TopicPartition(topics.POINTS, p): o for p, o in self._offsets.items()}
+                {TopicPartition(self.settings.topic, p): o for p, o in self._offsets.items()}
             )
         self._dirty.clear()
         self._evicted.clear()
@@ -390,14 +395,14 @@ class DetectStage:
 
     # -- rebalancing ----------------------------------------------------------------------
     def _assigned(self, partitions: set[TopicPartition]) -> None:
-        numbers = [tp.partition for tp in partitions if tp.topic == topics.POINTS]
+        numbers = [tp.partition for tp in partitions if tp.topic == self.settings.topic]
         self._partitions.update(numbers)
         loaded = self.store.load_active(self.settings.group, numbers)
         for stored in loaded:
             vessel = _Vessel(stored.partition)
             self._restore(stored, vessel)
             self._vessels[stored.mmsi] = vessel
-        marks = self.store.marks(self.settings.group, topics.POINTS, numbers)
+        marks = self.store.marks(self.settings.group, self.settings.topic, numbers)
         for tp in partitions:
             mark = marks.get(tp.partition)
             if mark is not None:
@@ -408,7 +413,7 @@ class DetectStage:
 
     def _revoked(self, partitions: set[TopicPartition]) -> None:
         self.save()
-        lost = {tp.partition for tp in partitions if tp.topic == topics.POINTS}
+        lost = {tp.partition for tp in partitions if tp.topic == self.settings.topic}
         for mmsi in [m for m, v in self._vessels.items() if v.partition in lost]:
             self._drop(mmsi)
         for partition in lost:

@@ -177,18 +177,26 @@ def tracks(
 def detect(
     kafka: Annotated[str | None, typer.Option(help="Kafka bootstrap HOST:PORT")] = None,
     db: Annotated[str | None, typer.Option(help="Database URL (PostgreSQL in production)")] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(help="vessels | router | cells (default: all three); repeat for several"),
+    ] = None,
     config: ConfigDir = None,
 ) -> None:
-    """Run the detection service: a member of the `detect` consumer group (per-vessel rules)."""
+    """Run the detection service: per-vessel detectors (group `detect`), the re-keying of points
+    by spatial cell (group `cells`) and the cross-vessel detectors (group `detect-cells`)."""
     import signal
     import threading
 
     from anomaly.context import default_context
     from anomaly.rules import load_rules
-    from anomaly.stage import DetectSettings, run_detect
+    from anomaly.service import ROLES, run_detect_service
     from anomaly.store import SqlDetectStore
     from lookout.db import make_engine, migrate
 
+    roles = role or list(ROLES)
+    if set(roles) - set(ROLES):
+        raise typer.BadParameter(f"--role must be one of {', '.join(ROLES)}")
     settings = load_settings(config)
     url = db or settings.database.url
     migrate(url)
@@ -196,10 +204,10 @@ def detect(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    rules = load_rules(settings.config_dir)
+    store = SqlDetectStore(make_engine(url))
     context = default_context(settings.config_dir)
     try:
-        run_detect(bus, SqlDetectStore(make_engine(url)), rules, context, DetectSettings(), stop)
+        run_detect_service(bus, store, load_rules(settings.config_dir), context, roles, stop)
     finally:
         bus.close()
 

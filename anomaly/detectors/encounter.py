@@ -203,6 +203,7 @@ def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 class EncounterDetector:
     alert_type: ClassVar[AlertType] = AlertType.ENCOUNTER
+    keyed_by: ClassVar[str] = "cell"  # distributed: fed from tracks.cells (anomaly.cell_router)
 
     def __init__(
         self,
@@ -215,7 +216,7 @@ class EncounterDetector:
         self.config = config or RuleConfig("encounter", 1)
         self.params = p = params(DEFAULTS, self.config.params)
         self.geo = geography_for(context, geo)
-        self.owns_cell = owns_cell
+        self.owns_cell = owns_cell or getattr(context, "owns_cell", None)
         harbours = self.geo.zones.subset(HARBOUR_KINDS)
         self._harbours: ZoneIndex = harbours
         self._near_port: ZoneIndex = harbours.resized(float(p["min_port_distance_km"]) * 1000.0)
