@@ -55,6 +55,7 @@ def _recording(path: Path) -> tuple[set[int], set[int]]:
     return vessels, silenced
 
 
+@pytest.mark.timeout(900)  # 3 h of 1,000 vessels: minutes on a busy two-core machine
 def test_process_writes_segments_matching_vessels_and_gaps(tmp_path: Path) -> None:
     recording = tmp_path / "recording.nmea.gz"
     vessels, silenced = _recording(recording)
