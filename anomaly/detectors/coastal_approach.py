@@ -1,23 +1,34 @@
 """coastal_approach: a vessel from the open sea heading for a coast outside any port.
 
-Every `eval_every_s` of a moving vessel (speed at least `min_sog_kn`) that is within `horizon_nm`
-of the shore, a ray is cast along its course over ground (`Shore.landfall`, sphere tracing on
-the distance to shore). The vessel is approaching the coast when the ray meets land within the
-horizon, the time to landfall at its speed is at most `max_time_to_landfall_h`, the landfall is
-not in or near (`port_clearance_km`) a port or anchorage zone, the vessel is not in one itself,
-and it came from the open sea: it was at least `min_offshore_nm` from shore in the last
-`offshore_lookback_h`. Coastal traffic that never leaves the shore's lee does not qualify.
+A vessel is looked at once every `eval_every_s` (its other points cost a dictionary look-up).
+When it is moving (speed at least `min_sog_kn`) within `horizon_nm` of the shore, a ray is cast
+along its course over ground (`Shore.landfall`, sphere tracing on the distance to shore). The
+vessel is approaching the coast when the ray meets land within the horizon, the time to landfall
+at its speed is at most `max_time_to_landfall_h`, and it came from the open sea: it was at least
+`min_offshore_nm` from shore in the last `offshore_lookback_h`. Coastal traffic that never leaves
+the shore's lee does not qualify.
 
-The condition must hold for `persist_s` before an alert opens (one course wobble is not an
-approach). The alert is revised as the time to landfall falls (at most every `revise_every_s`,
-when it changed by 5 min or more), and ends when the vessel turns away or slows (no approach
-for `clear_s`), enters a port or anchorage, or reaches the coast (within `arrive_nm`).
-Severity is high when the landfall is on a destination coast (a `destination_coast` zone),
-medium elsewhere.
+What a careful analyst would not call an approach to the coast:
+- making for a port or anchorage: the vessel is in or near one (`port_clearance_km`), the
+  landfall is near one, or one lies ahead on its course (its centre within `port_cone_deg`,
+  widened by the zone's own size, at most `port_ahead_nm` beyond the landfall): a port up a
+  river or behind a headland is reached by heading for the coast next to it;
+- merchant, passenger and high-speed traffic and special craft (`ignore_ship_types`): ferries,
+  cargo ships and tankers keep to lanes and ports;
+- a fishing vessel (`fishing_ship_types`) below `fishing_min_sog_kn`: trawling or hauling, not
+  running for the shore.
+
+The condition must hold for `persist_s` before an alert opens (a course wobble, a lane's turn or
+a short hop between moorings is not an approach). The alert is revised as the time to landfall
+falls (at most every `revise_every_s`, when it changed by 5 min or more), and ends when the
+vessel turns away or slows (no approach for `clear_s`), enters a port or anchorage, or reaches
+the coast (within `arrive_nm`). Severity is high when the landfall is on a destination coast
+(a `destination_coast` zone), medium elsewhere.
 """
 
 from __future__ import annotations
 
+from math import asin, atan2, cos, degrees, hypot, radians
 from typing import Any, ClassVar
 
 import orjson
@@ -45,13 +56,17 @@ DEFAULTS: dict[str, Any] = {
     "min_sog_kn": 2.0,
     "min_offshore_nm": 12.0,
     "offshore_lookback_h": 24.0,
-    "persist_s": 600.0,
+    "persist_s": 2400.0,
     "clear_s": 900.0,
     "eval_every_s": 60.0,
     "revise_every_s": 1800.0,
-    "port_clearance_km": 3.0,
+    "port_clearance_km": 9.0,
+    "port_ahead_nm": 15.0,
+    "port_cone_deg": 8.0,
     "arrive_nm": 0.5,
-    "ignore_ship_types": ["50-59"],
+    "fishing_ship_types": [30],
+    "fishing_min_sog_kn": 4.5,
+    "ignore_ship_types": ["40-49", "50-59", "60-69", "70-89"],
     "ignore_mmsi_classes": ["aton", "coast_station", "sar_aircraft", "sart", "mob", "epirb"],
     "countries": [],  # coast countries to watch (ISO alpha-2); empty: every coast
 }
@@ -106,10 +121,14 @@ class CoastalApproachDetector:
         self.config = config or RuleConfig("coastal_approach", 1)
         self.params = p = params(DEFAULTS, self.config.params)
         self.geo = geography_for(context, geo)
-        self._harbours: ZoneIndex = self.geo.zones.subset(HARBOUR_KINDS).resized(
-            float(p["port_clearance_km"]) * 1000.0
-        )
+        harbours = self.geo.zones.subset(HARBOUR_KINDS)
+        self._harbours: ZoneIndex = harbours.resized(float(p["port_clearance_km"]) * 1000.0)
+        self._harbour_centres = _centres(harbours)
         self._destinations = self.geo.zones.subset(DESTINATION_COAST)
+        self._port_ahead = float(p["port_ahead_nm"])
+        self._port_cone = float(p["port_cone_deg"])
+        self._fishing_types = ship_types(p["fishing_ship_types"])
+        self._fishing_min_sog = float(p["fishing_min_sog_kn"])
         self._ignore_types = ship_types(p["ignore_ship_types"])
         self._ignore_classes = frozenset(p["ignore_mmsi_classes"])
         self._countries = frozenset(p["countries"])
@@ -134,6 +153,9 @@ class CoastalApproachDetector:
             state = self._vessels[point.mmsi] = _VesselState()
         lat, lon, ts = point.lat, point.lon, point.ts
         state.trail.add(ts, lon, lat)
+        if ts - state.last_eval < self._eval_ms:
+            return []  # once a minute per vessel is enough for hours-long approaches
+        state.last_eval = ts
         shore_nm = self.geo.shore.distance_to_shore_nm(lat, lon)
         if shore_nm >= self._offshore:
             state.offshore_at = ts
@@ -143,9 +165,6 @@ class CoastalApproachDetector:
         if state.alert is None and (shore_nm > self._horizon or not self._came_offshore(state, ts)):
             state.approach_since = None
             return []
-        if ts - state.last_eval < self._eval_ms:
-            return []
-        state.last_eval = ts
         landfall = self._approach(point, shore_nm)
         if state.alert is not None:
             return self._follow(state, point, shore_nm, landfall)
@@ -185,6 +204,8 @@ class CoastalApproachDetector:
         course = point.cog if point.cog is not None else point.heading
         if sog is None or course is None or sog < self._min_sog or shore_nm > self._horizon:
             return None
+        if sog < self._fishing_min_sog and point.static.ship_type in self._fishing_types:
+            return None  # a fishing vessel at trawling or hauling speed
         if self._harbours.in_kind(point.lat, point.lon, HARBOUR_KINDS):
             return None
         landfall = self.geo.shore.landfall(point.lat, point.lon, float(course), self._horizon)
@@ -194,6 +215,8 @@ class CoastalApproachDetector:
         if hours > self._max_ttl_h:
             return None
         if self._harbours.in_kind(landfall.lat, landfall.lon, HARBOUR_KINDS):
+            return None
+        if self._port_on_course(point.lat, point.lon, float(course), landfall.distance_nm):
             return None
         # the sea just before the coast: which destination coast, which country
         back = max(landfall.distance_nm - 0.5, 0.0) * METRES_PER_NM
@@ -206,6 +229,27 @@ class CoastalApproachDetector:
         return _Approach(
             landfall, hours, sog, float(course), code, country.name if country else None, coasts
         )
+
+    def _port_on_course(self, lat: float, lon: float, course: float, landfall_nm: float) -> bool:
+        """A port or anchorage ahead, at most `port_ahead_nm` beyond the landfall (up a river,
+        behind a headland; beyond 5 nm ahead when the coast is nearer): its circle within
+        `port_cone_deg` of the course."""
+        coslat = cos(radians(lat))
+        reach = max(landfall_nm, 5.0) + self._port_ahead
+        for zlat, zlon, radius_nm in self._harbour_centres:
+            north = (zlat - lat) * 60.0
+            if abs(north) > reach + radius_nm:
+                continue  # the cheap test first: most harbours are far north or south
+            east = (zlon - lon) * 60.0 * coslat
+            nm = hypot(north, east)
+            if nm > reach + radius_nm:
+                continue
+            if nm <= radius_nm:
+                return True
+            off = abs((degrees(atan2(east, north)) - course + 180.0) % 360.0 - 180.0)
+            if off <= self._port_cone + degrees(asin(radius_nm / nm)):
+                return True
+        return False
 
     # -- alerts --------------------------------------------------------------------------------
     def _severity(self, approach: _Approach) -> Severity:
@@ -347,3 +391,14 @@ class _Approach:
         self.country = country
         self.country_name = country_name
         self.coasts = coasts
+
+
+def _centres(harbours: ZoneIndex) -> tuple[tuple[float, float, float], ...]:
+    """(lat, lon, radius in nm) of each harbour zone: its circle, or its bounding circle."""
+    out = []
+    for zone in harbours:
+        west, south, east, north = zone.geometry.bounds
+        lat, lon = (south + north) / 2, (west + east) / 2
+        radius_nm = max(north - south, (east - west) * cos(radians(lat))) * 30.0
+        out.append((lat, lon, radius_nm))
+    return tuple(out)

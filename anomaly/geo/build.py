@@ -414,6 +414,19 @@ HARBOURS: list[tuple[str, str, str, str, float, float, float]] = [
     ("port-visakhapatnam", "Visakhapatnam port", "port", "IN", 17.690, 83.290, 6.0),
     ("port-chennai", "Chennai port", "port", "IN", 13.100, 80.300, 6.0),
     ("port-blair", "Port Blair", "port", "IN", 11.670, 92.740, 4.0),
+    # ferry terminals: scheduled crossings end here, not on a beach
+    ("port-phiphi-tonsai", "Koh Phi Phi, Ton Sai ferry pier", "port", "TH", 7.7385, 98.7745, 2.0),
+    ("port-kuala-perlis", "Kuala Perlis ferry terminal", "port", "MY", 6.399, 100.129, 2.0),
+    (
+        "port-havelock",
+        "Swaraj Dweep (Havelock Island) ferry jetty",
+        "port",
+        "IN",
+        11.985,
+        92.945,
+        2.5,
+    ),
+    ("port-st-martins", "St Martin's Island jetty", "port", "BD", 20.628, 92.323, 1.5),
 ]
 
 TERRITORIAL_SEA_COUNTRIES = ("IN", "BD", "MM", "TH", "MY", "ID", "LK")

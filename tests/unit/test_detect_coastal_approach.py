@@ -20,6 +20,7 @@ from tests.geo_builders import (
     line,
     vessel_points,
 )
+from tracks.records import TrackPoint
 
 MMSI = 506_200_002
 
@@ -77,7 +78,7 @@ def test_hard_negatives(geo: Geography) -> None:
 
 
 def test_turning_away_ends_the_episode(geo: Geography) -> None:
-    toward_coast = line(OFF_KHAO_LAK, 6.0, 90.0, 4.0, every_s=30)
+    toward_coast = line(OFF_KHAO_LAK, 6.0, 90.0, 4.5, every_s=30)
     end = toward_coast[-1]
     away = line((end[1], end[2]), 6.0, 270.0, 2.0, every_s=30, t0_s=end[0] + 30)
     points = vessel_points(MMSI, toward_coast, 6.0, 90.0)
@@ -87,6 +88,58 @@ def test_turning_away_ends_the_episode(geo: Geography) -> None:
     closed = alerts[-1]
     assert closed.end is not None and "No longer heading" in closed.reasons[-1]
     assert len(final(alerts)) == 1
+
+
+def test_a_short_run_toward_the_coast_is_not_an_approach(geo: Geography) -> None:
+    # within 3 h of landfall after about 3.3 h; a turn 25 min later (a hop between dive
+    # sites, a lane's bend) is not an approach; the same run held 45 min longer is
+    def run(hours: float) -> list[TrackPoint]:
+        toward_coast = line(OFF_KHAO_LAK, 6.0, 90.0, hours, every_s=60)
+        end = toward_coast[-1]
+        away = line((end[1], end[2]), 6.0, 270.0, 2.0, every_s=60, t0_s=end[0] + 60)
+        points = vessel_points(MMSI, toward_coast, 6.0, 90.0, ship_type=0)
+        return points + vessel_points(MMSI, away, 6.0, 270.0, ship_type=0)
+
+    assert feed(CoastalApproachDetector(geo=geo), run(3.75)) == []
+    assert len(final(feed(CoastalApproachDetector(geo=geo), run(4.5)))) == 1
+
+
+def test_a_fishing_vessel_at_trawling_speed_is_not_approaching(geo: Geography) -> None:
+    # 3.5 kn toward the Thai coast for 10.5 h: within 3 h of landfall for the last 2.5 h
+    fixes = line(OFF_KHAO_LAK, 3.5, 90.0, 10.5, every_s=60)
+    trawler = vessel_points(MMSI, fixes, 3.5, 90.0, ship_type=30)
+    assert feed(CoastalApproachDetector(geo=geo), trawler) == []
+    # the same run by a boat that does not say it is fishing is an approach
+    unknown = vessel_points(MMSI + 1, fixes, 3.5, 90.0, ship_type=0)
+    assert len(final(feed(CoastalApproachDetector(geo=geo), unknown))) == 1
+    # and so is a fishing boat running for the coast faster than it trawls
+    fast = vessel_points(MMSI + 2, line(OFF_KHAO_LAK, 6.0, 90.0, 7.0, every_s=60), 6.0, 90.0)
+    assert len(final(feed(CoastalApproachDetector(geo=geo), fast))) == 1
+
+
+@pytest.mark.parametrize("ship_type", [40, 60, 70, 80, 89])
+def test_ferries_and_merchant_ships_are_ignored(geo: Geography, ship_type: int) -> None:
+    fixes = line(OFF_KHAO_LAK, 10.0, 90.0, 4.5, every_s=60)
+    points = vessel_points(MMSI, fixes, 10.0, 90.0, ship_type=ship_type)
+    assert feed(CoastalApproachDetector(geo=geo), points) == []
+
+
+def test_heading_for_a_port_up_a_river_is_not_an_approach(geo: Geography) -> None:
+    # from the open Bay due north for the Sundarbans coast: the landfall is some 10 nm from
+    # the Mongla / Harbaria anchorage, which lies ahead up the Pussur river
+    start = (21.0, 89.59)
+    assert geo.distance_to_shore_nm(*start) > 12.0
+    fixes = line(start, 8.0, 0.0, 5.0, every_s=60)
+    points = vessel_points(MMSI, fixes, 8.0, 0.0, ship_type=30)
+    assert feed(CoastalApproachDetector(geo=geo), points) == []
+    # without the port-ahead cue it would be an approach to the coast
+    blind = RuleConfig("coastal_approach", 1, {"port_ahead_nm": 0.0})
+    assert len(final(feed(CoastalApproachDetector(blind, geo=geo), points))) == 1
+    # a boat running for a beach with the port well off its bow is still approaching
+    beach = vessel_points(
+        MMSI + 1, line((21.0, 89.2), 8.0, 0.0, 5.0, every_s=60), 8.0, 0.0, ship_type=30
+    )
+    assert len(final(feed(CoastalApproachDetector(geo=geo), beach))) == 1
 
 
 def test_countries_filter(geo: Geography) -> None:
