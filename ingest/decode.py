@@ -2,9 +2,10 @@
 
 Position reports (types 1, 2, 3 and 18) are most of any feed, so they take a fast path: the
 6-bit payload is turned into one integer through the standard base64 codec (the AIS alphabet is
-base64 with another character order) and the fields are cut out with shifts. Property tests
-cross-check the fast path against pyais. Every other type goes through `pyais.decode` and is
-normalised here. "Not available" values become None; impossible ones raise an `IngestError`.
+base64 with another character order) and the fields are cut out with shifts. Static reports
+(types 5 and 24) take one too when every field is present. Property tests cross-check both
+against pyais. Every other type goes through `pyais.decode` and is normalised here. "Not
+available" values become None; impossible ones raise an `IngestError`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from ingest.records import AisClass, PositionReport, StaticReport
 
 _B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _TO_B64 = bytes.maketrans(AIS_CHARS, _B64)
+
+_a2b_base64 = binascii.a2b_base64
+# What NamedTuple._make does, minus its Python frame (the fields go in declaration order).
+_new_tuple = tuple.__new__
 
 _LAT_NA = 91 * 600_000
 _LON_NA = 181 * 600_000
@@ -110,7 +115,10 @@ def decode_position_fast(
     kind = first - 48 if first < 88 else first - 56
     if kind > 3 and kind != 18:
         return None
-    value = payload_to_int(payload[:28], checked)[0]  # the first 168 bits hold every field
+    head = payload[:28]  # the first 168 bits hold every field: 21 bytes of base64, no padding
+    if not checked and head.translate(None, NOT_AIS_CHARS) != head:
+        raise BadPayloadError("payload has characters outside the AIS 6-bit alphabet")
+    value = int.from_bytes(_a2b_base64(head.translate(_TO_B64)), "big")
     mmsi = (value >> 130) & 0x3FFFFFFF
     if not 0 < mmsi <= 999_999_999:
         raise ImpossibleValueError(f"MMSI {mmsi}")
@@ -148,12 +156,58 @@ def decode_position_fast(
     if heading is not None and heading > 359:
         heading = None
     mmsi_class, flag = classify(mmsi)
-    return PositionReport._make((
+    return _new_tuple(PositionReport, (
         mmsi, ts, lat, lon,
         None if sog_raw == 1023 else sog_raw / 10,
         None if cog_raw >= 3600 else cog_raw / 10,
         heading, nav_status, rot, accuracy,
         kind, ais_class, mmsi_class, flag, source, rx_ts,
+    ))  # fmt: skip
+
+
+# Text fields: each 6-bit value v is the character v + 64 below 32, else v itself (ITU-R M.1371
+# table 47). A text field re-aligned to whole bytes is base64 of those values, so the standard
+# codec cuts it into characters and one translate() maps them.
+_B64_TO_TEXT = bytes.maketrans(_B64, bytes(v + 64 if v < 32 else v for v in range(64)))
+_PYAIS_MAX_PAYLOAD = 200  # pyais refuses longer sentence payloads: leave those to it
+_TEXT_20 = (1 << 120) - 1  # a 20-character text field
+
+
+def _sixbit_text(value: int, chars: int) -> str | None:
+    """The text of `chars` characters held in the low bits of `value`, as `_text(pyais)`."""
+    pad = -chars % 4
+    raw = (value << (6 * pad)).to_bytes((chars + pad) * 3 // 4, "big")
+    text = binascii.b2a_base64(raw, newline=False)[:chars].translate(_B64_TO_TEXT)
+    # pyais strips trailing `@` then spaces; _text() then turns the other `@` into spaces.
+    return text.rstrip(b"@").replace(b"@", b" ").strip().decode("ascii") or None
+
+
+def _fill_bits(sentence: bytes) -> int:
+    """The fill-bit digit of a framed sentence (`...,2*hh`); an empty field means 0."""
+    digit = sentence[-4]
+    return digit - 48 if 48 <= digit <= 53 else 0
+
+
+def _static_type5_fast(value: int, nbits: int, ts: int, source: str) -> StaticReport:
+    """Type 5 fields by bit position (ITU-R M.1371 table 52); `value` holds `nbits` >= 422."""
+    v = value >> (nbits - 422)  # bit 421 (the destination's last) is now bit 0
+    mmsi = (v >> 384) & 0x3FFFFFFF
+    check_mmsi(mmsi)
+    draught = (v >> 120) & 0xFF
+    return StaticReport._make((
+        mmsi, ts,
+        ((v >> 352) & 0x3FFFFFFF) or None,
+        _sixbit_text((v >> 310) & 0x3FFFFFFFFFF, 7),
+        _sixbit_text((v >> 190) & _TEXT_20, 20),
+        ((v >> 182) & 0xFF) or None,
+        ((v >> 173) & 0x1FF) or None,
+        ((v >> 164) & 0x1FF) or None,
+        ((v >> 158) & 0x3F) or None,
+        ((v >> 152) & 0x3F) or None,
+        draught / 10 if draught else None,
+        _sixbit_text(v & _TEXT_20, 20),
+        _eta((v >> 144) & 0xF, (v >> 139) & 0x1F, (v >> 134) & 0x1F, (v >> 128) & 0x3F),
+        5, source,
     ))  # fmt: skip
 
 
@@ -176,6 +230,9 @@ class Decoder:
         fast = decode_position_fast(payload, ts, rx_ts, source, checked)
         if fast is not None:
             return [fast]
+        static = self._static_fast(sentences, payload, ts, source, checked)
+        if static is not None:
+            return [static]
         message = _pyais_decode(sentences)
         try:
             return self._normalise(message, ts, rx_ts, source)
@@ -200,7 +257,7 @@ class Decoder:
         if kind == 5:
             return [_static_type5(msg, ts, source)]
         if kind == 24:
-            return [self._merge_type24(msg, ts, source)]
+            return [self._type24_from_msg(msg, ts, source)]
         if kind == 27:
             return [_position_type27(msg, ts, rx_ts, source)]
         if kind in (4, 9, 21):
@@ -211,20 +268,65 @@ class Decoder:
             return records
         return []  # valid AIS that carries no vessel position or identity (types 6-8, 10-17...)
 
-    def _merge_type24(self, msg: Any, ts: int, source: str) -> StaticReport:
+    def _static_fast(
+        self, sentences: list[bytes], payload: bytes, ts: int, source: str, checked: bool
+    ) -> StaticReport | None:
+        """Types 5 and 24 without pyais when every field is present; None to ask pyais."""
+        first = payload[0]
+        kind = first - 48 if first < 88 else first - 56
+        if (kind != 5 and kind != 24) or len(payload) > _PYAIS_MAX_PAYLOAD:
+            return None
+        value, nbits = payload_to_int(payload, checked)
+        usable = nbits - _fill_bits(sentences[-1])  # pyais reads no field beyond this
+        if kind == 5:
+            return _static_type5_fast(value, nbits, ts, source) if usable >= 422 else None
+        return self._type24_fast(value, nbits, usable, ts, source)
+
+    def _type24_fast(
+        self, value: int, nbits: int, usable: int, ts: int, source: str
+    ) -> StaticReport | None:
+        """Type 24 fields by bit position (ITU-R M.1371 tables 76-77), merged with the
+        vessel's other half; None when pyais must judge it (short, or parts 2 and 3)."""
+        if usable < 160:
+            return None
+        v = value >> (nbits - 160)  # the first 160 bits: part A whole, part B up to the dims
+        partno = (v >> 120) & 0x3
+        mmsi = (v >> 122) & 0x3FFFFFFF
+        if partno == 0:
+            check_mmsi(mmsi)
+            return self._merge_type24(mmsi, {"name": _sixbit_text(v & _TEXT_20, 20)}, ts, source)
+        if partno != 1 or usable < 162:
+            return None  # pyais raises for parts 2 and 3
+        check_mmsi(mmsi)
+        v = value >> (nbits - 162)
+        auxiliary = 980_000_000 <= mmsi <= 989_999_999  # dimensions replaced by a mother ship
+        part_b = {
+            "ship_type": ((v >> 114) & 0xFF) or None,
+            "callsign": _sixbit_text((v >> 30) & 0x3FFFFFFFFFF, 7),
+            "to_bow": None if auxiliary else ((v >> 21) & 0x1FF) or None,
+            "to_stern": None if auxiliary else ((v >> 12) & 0x1FF) or None,
+            "to_port": None if auxiliary else ((v >> 6) & 0x3F) or None,
+            "to_starboard": None if auxiliary else (v & 0x3F) or None,
+        }
+        return self._merge_type24(mmsi, part_b, ts, source)
+
+    def _type24_from_msg(self, msg: Any, ts: int, source: str) -> StaticReport:
         mmsi = int(msg.mmsi)
-        known = self._type24.pop(mmsi, {})
         if msg.partno == 0:
-            known["name"] = _text(msg.shipname)
-        else:
-            known.update(
-                ship_type=_ship_type(msg.ship_type),
-                callsign=_text(msg.callsign),
-                to_bow=_dim(getattr(msg, "to_bow", 0)),
-                to_stern=_dim(getattr(msg, "to_stern", 0)),
-                to_port=_dim(getattr(msg, "to_port", 0)),
-                to_starboard=_dim(getattr(msg, "to_starboard", 0)),
-            )
+            return self._merge_type24(mmsi, {"name": _text(msg.shipname)}, ts, source)
+        part_b = {
+            "ship_type": _ship_type(msg.ship_type),
+            "callsign": _text(msg.callsign),
+            "to_bow": _dim(getattr(msg, "to_bow", 0)),
+            "to_stern": _dim(getattr(msg, "to_stern", 0)),
+            "to_port": _dim(getattr(msg, "to_port", 0)),
+            "to_starboard": _dim(getattr(msg, "to_starboard", 0)),
+        }
+        return self._merge_type24(mmsi, part_b, ts, source)
+
+    def _merge_type24(self, mmsi: int, part: dict[str, Any], ts: int, source: str) -> StaticReport:
+        known = self._type24.pop(mmsi, {})
+        known.update(part)
         self._type24[mmsi] = known
         if len(self._type24) > self._max_type24:
             self._type24.popitem(last=False)

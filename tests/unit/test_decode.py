@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.decode import Decoder, decode_position_fast, rot_from_raw
-from ingest.errors import ImpossibleValueError
+from ingest.decode import Decoder, _pyais_decode, decode_position_fast, rot_from_raw
+from ingest.errors import ImpossibleValueError, IngestError, Reason
 from ingest.records import PositionReport, StaticReport
 from tests.builders import (
     KNOWN_TYPE1,
@@ -535,3 +535,137 @@ def test_fast_position_path_agrees_with_pyais(
     sink, stats = ingest_lines([line])
     assert sink.records == [report._replace(source="test")]
     assert stats.balanced
+
+
+# -- the fast static path (types 5 and 24) against pyais -----------------------------------
+
+SIXBIT_TEXT = "@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_ !\"#$%&'()*+,-./0123456789:;<=>?"
+
+
+def _sixbit(max_size: int) -> st.SearchStrategy[str]:
+    return st.text(alphabet=SIXBIT_TEXT, max_size=max_size)
+
+
+def _by_pyais(lines: list[str], decoder: Decoder) -> list[Any]:
+    """What the decoder makes of these sentences through pyais, or the reason it refuses."""
+    try:
+        message = _pyais_decode([line.encode() for line in lines])
+        return decoder._normalise(message, 0, 0, "t")
+    except IngestError as exc:
+        return [exc.reason]
+    except (TypeError, ValueError, AttributeError):
+        return [Reason.DECODE_ERROR]  # as Decoder.decode translates them
+
+
+def _by_decoder(lines: list[str], payload: str, decoder: Decoder) -> list[Any]:
+    try:
+        return decoder.decode([line.encode() for line in lines], payload.encode(), 0, 0, "t")
+    except IngestError as exc:
+        return [exc.reason]
+
+
+def _payload_from_bits(bits: str) -> str:
+    bits += "0" * (-len(bits) % 6)
+    values = (int(bits[i : i + 6], 2) for i in range(0, len(bits), 6))
+    return "".join(chr(v + 48 if v < 40 else v + 56) for v in values)
+
+
+def _cut(lines: list[str], keep: int, fill: int) -> tuple[list[str], str]:
+    """The message with its payload cut to `keep` characters, as one sentence with `fill`."""
+    payload = "".join(payload_of(line) for line in lines)[:keep]
+    return [nmea(payload, fill=fill)], payload
+
+
+@given(
+    mmsi=st.integers(0, 999_999_999),
+    imo=st.integers(0, (1 << 30) - 1),
+    callsign=_sixbit(7),
+    shipname=_sixbit(20),
+    destination=_sixbit(20),
+    ship_type=st.integers(0, 255),
+    dims=st.tuples(
+        st.integers(0, 511), st.integers(0, 511), st.integers(0, 63), st.integers(0, 63)
+    ),
+    eta=st.tuples(st.integers(0, 15), st.integers(0, 31), st.integers(0, 31), st.integers(0, 63)),
+    draught=st.integers(0, 255),
+    keep=st.integers(60, 80),
+    fill=st.integers(0, 5),
+)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_fast_type5_agrees_with_pyais(
+    mmsi: int,
+    imo: int,
+    callsign: str,
+    shipname: str,
+    destination: str,
+    ship_type: int,
+    dims: tuple[int, int, int, int],
+    eta: tuple[int, int, int, int],
+    draught: int,
+    keep: int,
+    fill: int,
+) -> None:
+    data = {
+        "type": 5, "mmsi": mmsi, "imo": imo, "callsign": callsign, "shipname": shipname,
+        "ship_type": ship_type, "to_bow": dims[0], "to_stern": dims[1], "to_port": dims[2],
+        "to_starboard": dims[3], "month": eta[0], "day": eta[1], "hour": eta[2],
+        "minute": eta[3], "draught": draught / 10, "destination": destination,
+    }  # fmt: skip
+    lines = encode(data)
+    whole = "".join(payload_of(line) for line in lines)
+    sentences = [line.encode() for line in lines]
+    if mmsi:  # the fast path is taken (MMSI 0 is refused by either)
+        assert Decoder()._static_fast(sentences, whole.encode(), 0, "t", False) is not None
+    assert _by_decoder(lines, whole, Decoder()) == _by_pyais(lines, Decoder())
+    cut, payload = _cut(lines, keep, fill)
+    assert _by_decoder(cut, payload, Decoder()) == _by_pyais(cut, Decoder())
+
+
+@given(
+    mmsi=st.one_of(st.integers(0, 999_999_999), st.integers(980_000_000, 989_999_999)),
+    partno=st.integers(0, 3),
+    shipname=_sixbit(20),
+    callsign=_sixbit(7),
+    ship_type=st.integers(0, 255),
+    dims=st.tuples(
+        st.integers(0, 511), st.integers(0, 511), st.integers(0, 63), st.integers(0, 63)
+    ),
+    keep=st.integers(20, 30),
+    fill=st.integers(0, 5),
+)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_fast_type24_agrees_with_pyais(
+    mmsi: int,
+    partno: int,
+    shipname: str,
+    callsign: str,
+    ship_type: int,
+    dims: tuple[int, int, int, int],
+    keep: int,
+    fill: int,
+) -> None:
+    if partno == 0:
+        data: dict[str, Any] = {"type": 24, "mmsi": mmsi, "partno": 0, "shipname": shipname}
+    else:
+        data = {
+            "type": 24, "mmsi": mmsi, "partno": 1, "ship_type": ship_type, "callsign": callsign,
+            "to_bow": dims[0], "to_stern": dims[1], "to_port": dims[2], "to_starboard": dims[3],
+            "mothership_mmsi": dims[0] * 1000,  # auxiliary craft carry it instead of dims
+        }  # fmt: skip
+    lines = encode(data)
+    payload = payload_of(lines[0])
+    if partno > 1:  # parts 2 and 3 do not exist: pyais refuses them, so must the fast path
+        bits = _raw_bits(payload)
+        payload = _payload_from_bits(bits[:38] + f"{partno:02b}" + bits[40:])
+        lines = [nmea(payload, fill=int(lines[0].split(",")[6][0]))]
+    if mmsi:  # the fast path is taken for parts A and B (MMSI 0 is refused by either)
+        fast = Decoder()._static_fast([lines[0].encode()], payload.encode(), 0, "t", False)
+        assert (fast is not None) == (partno <= 1)
+    # Part A then part B of the same vessel: the merged halves agree too.
+    other = encode({"type": 24, "mmsi": mmsi, "partno": 0, "shipname": "FIRST HALF"})
+    fast_decoder, pyais_decoder = Decoder(), Decoder()
+    _by_decoder(other, payload_of(other[0]), fast_decoder)
+    _by_pyais(other, pyais_decoder)
+    assert _by_decoder(lines, payload, fast_decoder) == _by_pyais(lines, pyais_decoder)
+    cut, short = _cut(lines, keep, fill)
+    assert _by_decoder(cut, short, Decoder()) == _by_pyais(cut, Decoder())
