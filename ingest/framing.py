@@ -255,13 +255,7 @@ def parse_line(line: bytes) -> tuple[Frame, Sentence]:
     if tags is None:
         time_ms = group = station = None
     else:
-        known = _tag_cache.get(tags)
-        if known is None:
-            known = tag_fields(tags)
-            if len(_tag_cache) >= _TAG_CACHE_SIZE:
-                _tag_cache.clear()
-            _tag_cache[tags] = known
-        time_ms, group, station = known
+        time_ms, group, station = cached_tag_fields(tags)
     # _make builds the tuples in C: a third of the cost of calling the classes.
     return (
         Frame._make((sentence, time_ms, group, station)),
@@ -273,6 +267,23 @@ def parse_line(line: bytes) -> tuple[Frame, Sentence]:
 # bytes parse to the same result, so the last few are kept (checksum already verified).
 _TAG_CACHE_SIZE = 256
 _tag_cache: dict[bytes, tuple[int | None, bytes | None, bytes | None]] = {}
+
+
+def cached_tag_fields(tags: bytes) -> tuple[int | None, bytes | None, bytes | None]:
+    """`tag_fields`, remembered for the last few distinct tag blocks."""
+    known = _tag_cache.get(tags)
+    if known is None:
+        known = tag_fields(tags)
+        if len(_tag_cache) >= _TAG_CACHE_SIZE:
+            _tag_cache.clear()
+        _tag_cache[tags] = known
+    return known
+
+
+def match_usual(line: bytes) -> re.Match[bytes] | None:
+    """The usual line's groups (tags, sentence, total, number, seq, channel, payload, fill),
+    or None for anything else, which `parse_line` handles in full."""
+    return _USUAL_LINE.fullmatch(line)
 
 
 def is_nmea_like(line: bytes) -> bool:

@@ -9,8 +9,11 @@ other NMEA sentences, CSV headers, `$PGHP` headers), dead letter, or blank.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import xor
 from typing import Literal, Protocol
 
 from ingest.assemble import Assembler, Orphan, Pending
@@ -18,11 +21,18 @@ from ingest.csv_formats import CsvFormat, detect_csv_header
 from ingest.decode import Decoder, decode_position_fast, message_type
 from ingest.dedup import Deduplicator
 from ingest.errors import (
+    ChecksumError,
     IngestError,
     LineTooLongError,
     Reason,
 )
-from ingest.framing import gatehouse_time, is_nmea_like, parse_line
+from ingest.framing import (
+    cached_tag_fields,
+    gatehouse_time,
+    is_nmea_like,
+    match_usual,
+    parse_line,
+)
 from ingest.records import DeadLetter, PositionReport, StaticReport
 
 log = logging.getLogger(__name__)
@@ -115,7 +125,11 @@ class Ingestor:
             if truncated or len(line) > self._max_line_bytes:
                 raise LineTooLongError(f"longer than {self._max_line_bytes} bytes")
             if line[0] in _SENTENCE_OPENERS and self._sentences_first:
-                self._sentence(line, source, rx_ms)  # the common case: raw or tag-block NMEA
+                usual = match_usual(line)  # the common case: raw or tag-block NMEA
+                if usual is not None:
+                    self._usual(usual, line, source, rx_ms)
+                else:
+                    self._sentence(line, source, rx_ms)
             else:
                 self._route(line, source, rx_ms)
         except IngestError as error:
@@ -124,6 +138,17 @@ class Ingestor:
             log.exception("unexpected error on a line from %s", source)
             detail = f"{type(exc).__name__}: {exc}"
             self._dead([line], Reason.INTERNAL_ERROR, source, rx_ms, detail)
+
+    def push_lines(self, lines: list[bytes], source: str, rx_ms: int) -> None:
+        """Lines of one source received together, as a `LineFramer` cut them: the same as
+        `push` for each. A line longer than `max_line_bytes` is cut there and pushed flagged
+        truncated, as the sources flag it."""
+        push, limit = self.push, self._max_line_bytes
+        for line in lines:
+            if len(line) > limit:
+                push(line[:limit], source, rx_ms, True)
+            else:
+                push(line, source, rx_ms)
 
     def flush(self) -> None:
         """End of input: give up every message still waiting for parts."""
@@ -167,6 +192,21 @@ class Ingestor:
             self.stats.non_ais_lines += 1
             return
         raise IngestError("neither an NMEA sentence nor a CSV row")
+
+    def _usual(self, usual: re.Match[bytes], line: bytes, source: str, rx_ms: int) -> None:
+        """A line `match_usual` recognised: a single-part sentence goes straight to decoding
+        (what `_sentence` would do, without building its frame); the rest to `_sentence`."""
+        tags, sentence, total, number, _, _, payload, _ = usual.groups()
+        if total != b"1" or number != b"1" or self._gatehouse_ms:
+            self._sentence(line, source, rx_ms)
+            return
+        if reduce(xor, sentence[1:-3], 0) != int(sentence[-2:], 16):
+            raise ChecksumError("checksum mismatch")
+        time_ms = None if tags is None else cached_tag_fields(tags)[0]
+        ts = rx_ms if time_ms is None else time_ms
+        if self.stats.lines - self._last_expiry_line >= 256 and len(self._assembler):
+            self._expire(rx_ms)
+        self._message([sentence], payload, [line], ts, source, rx_ms)
 
     def _sentence(self, line: bytes, source: str, rx_ms: int) -> None:
         framed, sentence = parse_line(line)

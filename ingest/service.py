@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from ingest.pipeline import Ingestor, IngestSettings, LineStats
 from ingest.publish import BusSink
-from ingest.sources import Source, iter_sources, open_source
+from ingest.sources import FileSource, Source, iter_sources, open_source
 from lookout.bus import topics
 from lookout.bus.base import Bus
 
@@ -30,7 +30,12 @@ def ingest_paths(paths: Iterable[str], ingestor: Ingestor) -> list[tuple[str, OS
     push = ingestor.push
     for path in paths:
         try:
-            for raw in open_source(path, max_line_bytes=ingestor.settings.max_line_bytes).lines():
+            source = open_source(path, max_line_bytes=ingestor.settings.max_line_bytes)
+            if isinstance(source, FileSource):
+                for batch in source.batches():
+                    ingestor.push_lines(batch.lines, batch.source, batch.rx_ms)
+                continue
+            for raw in source.lines():
                 push(raw.data, raw.source, raw.rx_ms, raw.truncated)
         except OSError as exc:
             unreadable.append((path, exc))
@@ -54,10 +59,14 @@ def run_ingest(
     ingestor = Ingestor(BusSink(producer), settings)
     started = time.monotonic()
     try:
-        for raw in iter_sources(sources):
-            ingestor.push(raw.data, raw.source, raw.rx_ms, raw.truncated)
-            if stopping.is_set():
-                break
+        files = [source for source in sources if isinstance(source, FileSource)]
+        if len(files) == len(sources):
+            _push_files(files, ingestor, stopping)
+        else:
+            for raw in iter_sources(sources):
+                ingestor.push(raw.data, raw.source, raw.rx_ms, raw.truncated)
+                if stopping.is_set():
+                    break
     finally:
         ingestor.flush()
         producer.flush()
@@ -65,6 +74,15 @@ def run_ingest(
     elapsed = time.monotonic() - started
     log.info("ingested %d lines in %.1f s", ingestor.stats.lines, elapsed)
     return ingestor.stats
+
+
+def _push_files(files: list[FileSource], ingestor: Ingestor, stopping: threading.Event) -> None:
+    """Recorded files one after the other, a read chunk at a time (`Ingestor.push_lines`)."""
+    for source in files:
+        for batch in source.batches():
+            ingestor.push_lines(batch.lines, batch.source, batch.rx_ms)
+            if stopping.is_set():
+                return
 
 
 def _stop_on_signals(sources: list[Source], stopping: threading.Event) -> None:

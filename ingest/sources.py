@@ -90,9 +90,17 @@ class LineFramer:
 
     def flush(self, rx_ms: int) -> Iterator[RawLine]:
         """End of stream: an unterminated last line is a line too. Resets for a new stream."""
+        return self._stamp(self.flush_lines(), rx_ms)
+
+    def feed_lines(self, chunk: bytes) -> list[bytes]:
+        """`feed` without the stamping: a line longer than max_line_bytes comes whole (up to
+        max_line_bytes + 1 bytes); the caller cuts it and flags it truncated."""
+        return self._split(chunk)
+
+    def flush_lines(self) -> list[bytes]:
         rest = [self._pending] if self._pending and not self._discarding else []
         self._pending, self._discarding, self._skip_lf = b"", False, False
-        return self._stamp(rest, rx_ms)
+        return rest
 
     def _split(self, chunk: bytes) -> list[bytes]:
         """Complete lines, any length: those over the limit are cut in _stamp."""
@@ -164,8 +172,29 @@ class FileSource:
         if not self._stop.is_set():
             yield from framer.flush(now_ms())
 
+    def batches(self) -> Iterator[LineBatch]:
+        """The same lines as `lines()`, a read chunk at a time (`Ingestor.push_lines`)."""
+        framer = LineFramer(self.name, self.max_line_bytes)
+        try:
+            for chunk in _file_chunks(self.path, self._stop):
+                yield LineBatch(framer.feed_lines(chunk), self.name, now_ms())
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            yield LineBatch(framer.flush_lines(), self.name, now_ms())
+            raise OSError(f"{self.path}: corrupt or truncated gzip data ({exc})") from exc
+        if not self._stop.is_set():
+            yield LineBatch(framer.flush_lines(), self.name, now_ms())
+
     def stop(self) -> None:
         self._stop.set()
+
+
+class LineBatch(NamedTuple):
+    """Lines read together from one source: `RawLine`s sharing source and receive time, and
+    not yet cut at max_line_bytes (see `LineFramer.feed_lines`)."""
+
+    lines: list[bytes]
+    source: str
+    rx_ms: int
 
 
 def _check_readable(path: Path) -> None:

@@ -64,7 +64,32 @@ def assert_accounted(lines: list[bytes], input_format: str = "auto") -> None:
         assert any(letter.raw == line.strip() for line in lines)
 
 
+def assert_push_lines_is_push(lines: list[bytes], limit: int) -> None:
+    """`push_lines` gives what `push` gives for each line, over-long lines cut and flagged."""
+    one, many = CollectingSink(), CollectingSink()
+    by_line = Ingestor(one, IngestSettings(max_line_bytes=limit))
+    by_batch = Ingestor(many, IngestSettings(max_line_bytes=limit))
+    with quiet_ingest_log():
+        for line in lines:
+            by_line.push(line[:limit], "fuzz", RX_MS, len(line) > limit)
+        by_batch.push_lines(lines, "fuzz", RX_MS)
+        by_line.flush()
+        by_batch.flush()
+    assert many.records == one.records
+    assert many.deadletters == one.deadletters
+    assert by_batch.stats == by_line.stats
+
+
 # -- (a) never raise, always accounted ----------------------------------------------------
+
+
+@given(
+    st.lists(st.one_of(mutated_lines(), st.sampled_from(VALID_LINES), st.binary(max_size=90))),
+    st.sampled_from([60, 82, 4096]),
+)
+@PROPERTY
+def test_push_lines_is_push_line_by_line(lines: list[bytes], limit: int) -> None:
+    assert_push_lines_is_push(lines, limit)
 
 
 @given(st.lists(st.binary(max_size=120), max_size=20))

@@ -152,6 +152,17 @@ def test_over_long_lines_are_cut_and_flagged(tmp_path: Path) -> None:
     ]
 
 
+def test_batches_hold_the_same_lines_as_lines(tmp_path: Path) -> None:
+    body = b"12345678\n123456789\r\n" + b"x" * 100_000 + b"\nok\r\rlast"
+    path = write(tmp_path / "long.nmea", body)
+    source = open_source(str(path), max_line_bytes=8)
+    assert isinstance(source, FileSource)
+    batched = [line for batch in source.batches() for line in batch.lines]
+    # Batches leave over-long lines to the caller to cut (at most max_line_bytes + 1 bytes).
+    cut = [(line[:8], len(line) > 8) for line in batched]
+    assert cut == [(raw.data, raw.truncated) for raw in source.lines()]
+
+
 def test_truncated_gzip_yields_what_it_could_read_then_raises(tmp_path: Path) -> None:
     whole = gzip.compress(b"".join(b"line %d\n" % i for i in range(1000)))
     path = write(tmp_path / "cut.gz", whole[: len(whole) // 2])
