@@ -38,6 +38,7 @@ _NO_POSITION = (NO_POSITION,)
 _LATE = (LATE,)
 _LATE_NO_POSITION = (LATE, NO_POSITION)
 _IDENTITY = ("name", "callsign", "imo")
+_new_tuple = tuple.__new__
 
 
 def _point(
@@ -51,8 +52,9 @@ def _point(
     turn_rate: float | None = None,
 ) -> TrackPoint:
     # A TrackPoint begins with exactly the fields of a PositionReport, in the same order.
-    return TrackPoint(
-        *report, segment_id, dt_s, dist_m, implied_sog, turn_rate, flags, state.static
+    # Built as a tuple: calling the class goes through a 23-argument Python-level __new__.
+    return _new_tuple(
+        TrackPoint, (*report, segment_id, dt_s, dist_m, implied_sog, turn_rate, flags, state.static)
     )
 
 

@@ -29,6 +29,8 @@ from tracks.store import StoredState, TrackStore
 
 log = logging.getLogger(__name__)
 
+_REPORTS = (PositionReport, StaticReport)
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceSettings:
@@ -124,18 +126,20 @@ class TrackStage:
         self._offsets[message.partition] = message.offset + 1
         try:
             record = payload(message, from_json)
-            if not isinstance(record, PositionReport | StaticReport):
+            if not isinstance(record, _REPORTS):
                 raise ValueError(f"a {record.kind} record on {message.topic}")
         except (ValueError, KeyError, TypeError) as exc:
             self._dead_letter(message, str(exc))
             return
-        state = self._state_for(record.mmsi, message.partition)
+        mmsi = record.mmsi
+        state = self._states.get(mmsi) or self._state_for(mmsi, message.partition)
         state, points = self.builder.advance(state, record)
-        self._states[record.mmsi] = state
-        self._dirty.add(record.mmsi)
+        self._states[mmsi] = state
+        self._dirty.add(mmsi)
         if isinstance(record, PositionReport) and record.ts > self._newest_ts:
             self._newest_ts = record.ts
-        self._emit(points)
+        if points:
+            self._emit(points)
 
     def _state_for(self, mmsi: int, partition: int) -> VesselState | None:
         state = self._states.get(mmsi)
@@ -148,12 +152,15 @@ class TrackStage:
 
     def _emit(self, points: Iterable[TrackPoint]) -> None:
         send = self._producer.send_record
+        picture = self._picture
         for point in points:
-            send(topics.POINTS, point, str(point.mmsi).encode())
+            mmsi = point.mmsi
+            send(topics.POINTS, point, str(mmsi).encode())
             self.counters.points += 1
-            if point.on_track and point.lat is not None:
-                self._picture[point.mmsi] = point
-                self._remember_history(point)
+            if point.segment_id > 0 and point.lat is not None:  # on the track
+                picture[mmsi] = point
+                if self.settings.keep_history:
+                    self._remember_history(point)
 
     def _remember_history(self, point: TrackPoint) -> None:
         if not self.settings.keep_history:

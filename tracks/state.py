@@ -30,6 +30,7 @@ _KEY_WIDTH = 3  # numbers per remembered key: ts, lat, lon
 # msg_type, rx_ts (a PositionReport's numeric fields, in its order)
 _HELD_WIDTH = 11
 _NAN = float("nan")
+_new_tuple = tuple.__new__
 _NO_STATIC = StaticFields()
 
 _FORMAT_VERSION = 1
@@ -131,7 +132,7 @@ class ReorderBuffer:
             count = max(count, held - keep)
         if not count:
             return []
-        ready = [self._report(mmsi, i) for i in range(count)]
+        ready = self._reports(mmsi, count)
         del self.numbers[: count * _HELD_WIDTH]
         del self.tags[:count]
         self.released_ts = ready[-1].ts
@@ -139,30 +140,37 @@ class ReorderBuffer:
 
     def reports(self, mmsi: int) -> list[PositionReport]:
         """What is held, for inspection."""
-        return [self._report(mmsi, i) for i in range(len(self.tags))]
+        return self._reports(mmsi, len(self.tags))
 
-    def _report(self, mmsi: int, i: int) -> PositionReport:
-        j = i * _HELD_WIDTH
-        n = self.numbers[j : j + _HELD_WIDTH].tolist()
-        ais_class, mmsi_class, flag, source = self.tags[i]
-        return PositionReport(  # positional: twice as fast as by keyword
-            mmsi,
-            int(n[0]),  # ts
-            _opt(n[1]),  # lat
-            _opt(n[2]),  # lon
-            _opt(n[3]),  # sog
-            _opt(n[4]),  # cog
-            _opt_int(n[5]),  # heading
-            _opt_int(n[6]),  # nav_status
-            _opt(n[7]),  # rot
-            None if n[8] != n[8] else n[8] != 0.0,  # accuracy
-            _opt_int(n[9]),  # msg_type
-            ais_class,
-            mmsi_class,
-            flag,
-            source,
-            int(n[10]),  # rx_ts
-        )
+    def _reports(self, mmsi: int, count: int) -> list[PositionReport]:
+        """The oldest `count` held reports (their numbers unboxed in one call)."""
+        numbers = self.numbers[: count * _HELD_WIDTH].tolist()
+        tags = self.tags
+        return [
+            _report(mmsi, numbers[j : j + _HELD_WIDTH], tags[i])
+            for i, j in enumerate(range(0, count * _HELD_WIDTH, _HELD_WIDTH))
+        ]
+
+
+def _report(mmsi: int, numbers: list[float], tags: Tags) -> PositionReport:
+    """A held report back from its numbers and tags."""
+    ts, lat, lon, sog, cog, heading, status, rot, accuracy, msg_type, rx_ts = numbers
+    ais_class, mmsi_class, flag, source = tags
+    # NaN (the only value unequal to itself) is None; written out, as _opt() would cost a call
+    # per field, and built as a tuple, as the class call costs a Python frame.
+    return _new_tuple(PositionReport, (
+        mmsi, int(ts),
+        None if lat != lat else lat,
+        None if lon != lon else lon,
+        None if sog != sog else sog,
+        None if cog != cog else cog,
+        None if heading != heading else int(heading),
+        None if status != status else int(status),
+        None if rot != rot else rot,
+        None if accuracy != accuracy else accuracy != 0.0,
+        None if msg_type != msg_type else int(msg_type),
+        ais_class, mmsi_class, flag, source, int(rx_ts),
+    ))  # fmt: skip
 
 
 class VesselState:
