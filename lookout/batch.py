@@ -25,7 +25,7 @@ from ingest.errors import IngestError
 from ingest.framing import parse_line
 from ingest.pipeline import Ingestor, IngestSettings
 from ingest.publish import BusSink
-from ingest.sources import open_source
+from ingest.sources import FileSource, Source, open_source
 from lookout.bus import topics
 from lookout.bus.base import payload
 from lookout.bus.memory import MemoryBus
@@ -56,6 +56,22 @@ def first_event_time(path: str, probe_lines: int = 200) -> int:
     except OSError:
         pass
     return sys.maxsize
+
+
+def _push_source(source: Source, ingestor: Ingestor, after_slice: Callable[[], None]) -> None:
+    """Every line of `source` into `ingestor`, calling `after_slice` every SLICE_LINES lines."""
+    if isinstance(source, FileSource):  # by read chunks, cut into slices
+        for batch in source.batches():
+            for start in range(0, len(batch.lines), SLICE_LINES):
+                ingestor.push_lines(
+                    batch.lines[start : start + SLICE_LINES], batch.source, batch.rx_ms
+                )
+                after_slice()
+        return
+    for raw in source.lines():
+        ingestor.push(raw.data, raw.source, raw.rx_ms, raw.truncated)
+        if ingestor.stats.lines % SLICE_LINES == 0:
+            after_slice()
 
 
 def _parse_point(value: bytes) -> TrackPoint:
@@ -120,14 +136,15 @@ def process(
         while batch := dead.poll(0.0, 10_000):
             dead.commit({m.tp: m.offset + 1 for m in batch})
 
+    def after_slice() -> None:
+        downstream()
+        if progress:
+            progress(ingestor.stats.lines)
+
     for path in sorted(paths, key=first_event_time):
         try:
-            for raw in open_source(path, max_line_bytes=ingest_settings.max_line_bytes).lines():
-                ingestor.push(raw.data, raw.source, raw.rx_ms, raw.truncated)
-                if ingestor.stats.lines % SLICE_LINES == 0:
-                    downstream()
-                    if progress:
-                        progress(ingestor.stats.lines)
+            source = open_source(path, max_line_bytes=ingest_settings.max_line_bytes)
+            _push_source(source, ingestor, after_slice)
         except OSError as exc:
             unreadable.append(f"{path}: {exc}")
     ingestor.flush()
