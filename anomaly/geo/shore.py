@@ -12,7 +12,8 @@ filled, multi-resolution grid cache of *signed* distances (negative on land) at 
   coast is 1-Lipschitz, so the error is at most a small fraction of the distance far out and a
   few hundred metres in the cells that the coast crosses;
 - land or sea is read from the sign where the coast does not cross the cell, and by an exact
-  point-in-polygon test (prepared geometry) where it does.
+  point-in-polygon test (prepared geometry) where it does, unless the interpolated distance is
+  larger than its error bound (about the cell's diagonal), which already settles the side.
 
 `distance_to_shore_nm` is 0 on land. `landfall` casts a ray along a course by sphere tracing:
 it steps by the distance to the shore, so open water takes a few steps.
@@ -24,7 +25,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from math import cos, floor, pi, radians
+from math import asin, atan, cos, degrees, exp, floor, inf, log, pi, radians, sin, sqrt, tan
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,7 @@ class _Cell:
     d01: float  # (x0, y0 + size)
     d11: float
     mixed: bool  # the coast may cross the cell: land or sea needs the exact test
+    sure_m: float = 0.0  # mixed: beyond this |interpolated distance| the side is certain
 
 
 def _mercator(coords: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -120,6 +122,8 @@ class Shore:
         self._country_tree = shapely.STRtree(geometries) if geometries else None
         self._cells: dict[int, _Cell] = {}
         self._corners: list[dict[tuple[int, int], float]] = [{} for _ in range(LEVELS)]
+        # per level, (ix, iy) -> its cell when the level is fine enough there, else None
+        self._levels: list[dict[tuple[int, int], _Cell | None]] = [{} for _ in range(LEVELS)]
 
     @classmethod
     def load(cls, data_dir: Path = DATA) -> Shore:
@@ -166,6 +170,24 @@ class Shore:
         on_land = shapely.contains_xy(self.land, lon, lat)
         return np.where(on_land, -unsigned, unsigned)
 
+    def _signed_one(self, lat: float, lon: float) -> float:
+        """`signed_distance_m` of one point, in scalars: a cache fill needs one to four
+        corners at a time, and numpy's per-call overhead would cost more than the query."""
+        x = radians(lon) * R_MERCATOR
+        y = log(tan(pi / 4 + radians(min(max(lat, -MAX_LAT), MAX_LAT)) / 2)) * R_MERCATOR
+        point = shapely.Point(x, y)
+        found = self._coast_tree.query_nearest(point, all_matches=False)
+        if not len(found):
+            return inf
+        line = shapely.shortest_line(point, self._coast[int(found[0])])
+        end_x, end_y = line.coords[1]
+        end_lon = degrees(end_x / R_MERCATOR)
+        end_lat = degrees(2 * atan(exp(end_y / R_MERCATOR)) - pi / 2)
+        p1, p2 = radians(lat), radians(end_lat)
+        a = sin((p2 - p1) / 2) ** 2 + cos(p1) * cos(p2) * sin(radians(end_lon - lon) / 2) ** 2
+        metres = 2 * 6_371_008.8 * asin(sqrt(min(max(a, 0.0), 1.0)))
+        return -metres if shapely.contains_xy(self.land, lon, lat) else metres
+
     def is_on_land_exact(self, lat: float, lon: float) -> bool:
         return bool(shapely.contains_xy(self.land, lon, lat))
 
@@ -186,6 +208,12 @@ class Shore:
         for level in range(LEVELS - 1, -1, -1):
             step = 1 << level
             ix, iy = fine_x // step, fine_y // step
+            decided = self._levels[level]
+            if (ix, iy) in decided:  # this level was judged before, for another fine cell
+                known = decided[ix, iy]
+                if known is not None:
+                    return known
+                continue
             size = FINE_DEG * step
             corners = self._corner_values(
                 level, ((ix, iy), (ix + 1, iy), (ix, iy + 1), (ix + 1, iy + 1))
@@ -193,14 +221,23 @@ class Shore:
             lat_mid = (iy + 0.5) * size - 90.0
             diagonal = size * METRES_PER_DEG_LAT * (1.0 + cos(radians(lat_mid))) / 1.4142
             nearest = min(abs(c) for c in corners)
+            cell = None
             if nearest >= ACCEPT * diagonal or level == 0:
-                return _Cell(
+                cell = _Cell(
                     ix * size - 180.0,
                     iy * size - 90.0,
                     size,
                     *corners,
                     mixed=nearest < diagonal,
+                    # |interpolated - true| <= the distance to the farthest corner (the
+                    # signed distance is 1-Lipschitz); 1.5 x the diagonal leaves room
+                    sure_m=1.5 * size * METRES_PER_DEG_LAT * 1.4142,
                 )
+            if len(decided) >= MAX_CACHE:
+                decided.clear()
+            decided[ix, iy] = cell
+            if cell is not None:
+                return cell
         raise AssertionError("unreachable")
 
     def _corner_values(
@@ -210,10 +247,14 @@ class Shore:
         missing = [k for k in keys if k not in cache]
         if missing:
             size = FINE_DEG * (1 << level)
-            lons = np.array([ix * size - 180.0 for ix, _ in missing])
-            lats = np.array([min(max(iy * size - 90.0, -89.9), 89.9) for _, iy in missing])
-            for k, value in zip(missing, self.signed_distance_m(lats, lons), strict=True):
-                cache[k] = float(value)
+            lons = [ix * size - 180.0 for ix, _ in missing]
+            lats = [min(max(iy * size - 90.0, -89.9), 89.9) for _, iy in missing]
+            if len(missing) == 1:  # the usual case: a cell next to cells already filled
+                cache[missing[0]] = self._signed_one(lats[0], lons[0])
+            else:
+                values = self.signed_distance_m(np.array(lats), np.array(lons))
+                for k, value in zip(missing, values, strict=True):
+                    cache[k] = float(value)
         a, b, c, d = (cache[k] for k in keys)
         return a, b, c, d
 
@@ -225,15 +266,33 @@ class Shore:
         value = (cell.d00 * (1.0 - fx) + cell.d10 * fx) * (1.0 - fy) + (
             cell.d01 * (1.0 - fx) + cell.d11 * fx
         ) * fy
-        if cell.mixed:
-            on_land = bool(shapely.contains_xy(self.land, lon, lat))
-            if on_land != (value < 0.0):
-                return 0.0  # interpolation and exact test disagree: right at the coast
+        if (
+            cell.mixed
+            and abs(value) <= cell.sure_m
+            and bool(shapely.contains_xy(self.land, lon, lat)) != (value < 0.0)
+        ):
+            return 0.0  # interpolation and exact test disagree: right at the coast
         return value
 
     def distance_to_shore_nm(self, lat: float, lon: float) -> float:
-        """Nautical miles to the nearest coast; 0 on land."""
-        value = self.signed_distance_fast_m(lat, lon)
+        """Nautical miles to the nearest coast; 0 on land (`signed_distance_fast_m`, inlined:
+        most detectors ask it of every point)."""
+        cell = self._cells.get(
+            floor((lon + 180.0) / FINE_DEG) * 100_000 + floor((lat + 90.0) / FINE_DEG)
+        )
+        if cell is None:
+            cell = self._cell(lat, lon)
+        fx = (lon - cell.x0) / cell.size
+        fy = (lat - cell.y0) / cell.size
+        value = (cell.d00 * (1.0 - fx) + cell.d10 * fx) * (1.0 - fy) + (
+            cell.d01 * (1.0 - fx) + cell.d11 * fx
+        ) * fy
+        if (
+            cell.mixed
+            and abs(value) <= cell.sure_m
+            and bool(shapely.contains_xy(self.land, lon, lat)) != (value < 0.0)
+        ):
+            return 0.0  # interpolation and exact test disagree: right at the coast
         return value / METRES_PER_NM if value > 0.0 else 0.0
 
     def is_on_land(self, lat: float, lon: float) -> bool:

@@ -120,6 +120,7 @@ class ZoneIndex:
             shapely.prepare(geometry)
         self._tree = shapely.STRtree(geometries)
         self._cells: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        self._ids: dict[tuple[int, ...], tuple[str, ...]] = {}  # zone indices -> their ids
 
     @classmethod
     def from_config(cls, config_dir: Path) -> ZoneIndex:
@@ -167,7 +168,17 @@ class ZoneIndex:
         return [self.zones[i] for i in self.indices_at(lat, lon)]
 
     def ids_at(self, lat: float, lon: float) -> tuple[str, ...]:
-        return tuple(self.zones[i].id for i in self.indices_at(lat, lon))
+        whole, part = self._cell(lat, lon)
+        if part:
+            found = tuple(self.indices_at(lat, lon))
+        elif not whole:
+            return ()  # the open sea: no zone (the usual case)
+        else:
+            found = whole
+        ids = self._ids.get(found)
+        if ids is None:
+            ids = self._ids[found] = tuple(self.zones[i].id for i in found)
+        return ids
 
     def in_kind(self, lat: float, lon: float, kind: str | Sequence[str]) -> bool:
         kinds = (kind,) if isinstance(kind, str) else tuple(kind)
