@@ -411,8 +411,11 @@ HARBOURS: list[tuple[str, str, str, str, float, float, float]] = [
         9.0,
     ),
     ("port-paradip", "Paradip port", "port", "IN", 20.270, 86.680, 5.0),
+    ("anch-paradip", "Paradip outer anchorage", "anchorage", "IN", 20.220, 86.780, 8.0),
     ("port-visakhapatnam", "Visakhapatnam port", "port", "IN", 17.690, 83.290, 6.0),
+    ("anch-visakhapatnam", "Visakhapatnam outer anchorage", "anchorage", "IN", 17.640, 83.360, 7.0),
     ("port-chennai", "Chennai port", "port", "IN", 13.100, 80.300, 6.0),
+    ("anch-chennai", "Chennai outer anchorage", "anchorage", "IN", 13.110, 80.390, 8.0),
     ("port-blair", "Port Blair", "port", "IN", 11.670, 92.740, 4.0),
     # ferry terminals: scheduled crossings end here, not on a beach
     ("port-phiphi-tonsai", "Koh Phi Phi, Ton Sai ferry pier", "port", "TH", 7.7385, 98.7745, 2.0),
