@@ -98,6 +98,15 @@ class _Vessel:
         self.last_ts = last_ts
 
 
+def _by_event_time(batch: Sequence[Message]) -> list[Message]:
+    return sorted(batch, key=_event_ts)
+
+
+def _event_ts(message: Message) -> int:
+    record = message.record
+    return int(record.ts) if record is not None else 0
+
+
 def _parse_point(value: bytes) -> TrackPoint:
     return TrackPoint.from_dict(orjson.loads(value))
 
@@ -121,6 +130,12 @@ class DetectStage:
         if s.keyed_by == "cell":  # publish only the pairs of this member's cells
             self.context = self.context.with_cells(CellOwnership(bus, self._partitions))
         self.detectors: list[Detector] = build_detectors(rules, self.context, keyed_by=s.keyed_by)
+        # Cross-vessel detectors compare a point with the other vessels' latest positions: a
+        # poll's points, grouped by partition, are handed to them in event-time order instead
+        # (records in process; the cell stage's input comes merged from the router).
+        self._in_time_order = s.keyed_by is None and any(
+            getattr(d, "keyed_by", "mmsi") == "cell" for d in self.detectors
+        )
         self._parts = [(d.config.id, d) for d in self.detectors]
         self._updates = [d.update for d in self.detectors]
         self.counters = DetectCounters()
@@ -157,7 +172,11 @@ class DetectStage:
         """Poll once, process what came, advance event time, save when due."""
         batch = self._consumer.poll(timeout_s, self.settings.poll_records)
         if batch:
-            self._process(batch)
+            if self._in_time_order and batch[0].record is not None:
+                self._process(_by_event_time(batch))
+                self._offsets_after(batch)
+            else:
+                self._process(batch)
         self._caught_up = len(batch) < self.settings.poll_records
         if batch:
             self._maybe_advance()
@@ -276,6 +295,13 @@ class DetectStage:
         if len(seen) >= self.settings.dedup_window:
             self._seen_old = seen
             self._seen = set()
+
+    def _offsets_after(self, batch: Sequence[Message]) -> None:
+        """The next offset of each partition once the whole poll is processed."""
+        offsets = self._offsets
+        for message in batch:
+            if message.offset >= offsets.get(message.partition, 0):
+                offsets[message.partition] = message.offset + 1
 
     def _publish(self, alerts: Sequence[Alert]) -> None:
         send = self._producer.send_record
