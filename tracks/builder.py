@@ -85,6 +85,11 @@ class TrackBuilder:
         """Release everything the reorder buffer holds (end of input, eviction)."""
         return [self._clean(state, r) for r in state.pending.take_ready(state.mmsi, None, 0)]
 
+    def release(self, state: VesselState, before_ts: int) -> list[TrackPoint]:
+        """Release the held reports older than `before_ts` (the stream has moved on)."""
+        ready = state.pending.take_ready(state.mmsi, before_ts, self.settings.max_pending)
+        return [self._clean(state, r) for r in ready]
+
     def is_idle(self, state: VesselState, now_ms: int) -> bool:
         """Whether the vessel has been silent long enough to be evicted from memory."""
         return state.newest_ts is None or now_ms - state.newest_ts > self._evict_ms

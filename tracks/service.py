@@ -40,6 +40,10 @@ class ServiceSettings:
     history_interval_s: float = 60.0  # downsampled history for the API: one point per minute
     keep_history: bool = True
     poll_records: int = 2000
+    # Held reports of a vessel leave the reorder buffer when its own newer reports are
+    # `reorder_window_s` ahead, and also, at least this often in event time, when its
+    # partition's are: a vessel reporting every half hour is not half an hour behind the rest.
+    release_every_s: float = 30.0
 
 
 @dataclass
@@ -76,6 +80,10 @@ class TrackStage:
         self._history_ts: dict[int, int] = {}
         self._evicted: dict[int, StoredState] = {}
         self._newest_ts = 0
+        self._members: dict[int, set[int]] = {}  # partition -> vessels in memory
+        self._newest_in: dict[int, int] = {}  # partition -> newest report held there
+        self._release_ms = max(1, round(self.settings.release_every_s * 1000))
+        self._window_ms = round(self.builder.settings.reorder_window_s * 1000)
         self._unsaved = 0
         self._last_save = time.monotonic()
         self._consumer = bus.consumer(
@@ -140,11 +148,31 @@ class TrackStage:
             self._newest_ts = record.ts
         if points:
             self._emit(points)
+        held = state.newest_ts
+        if held is not None:
+            partition = message.partition
+            newest = self._newest_in.get(partition, 0)
+            if held > newest:
+                self._newest_in[partition] = held
+                if held // self._release_ms != newest // self._release_ms:
+                    self._release_held(partition, held - self._window_ms)
+
+    def _release_held(self, partition: int, before_ts: int) -> None:
+        """The partition's held reports older than `before_ts` (a function of the partition's
+        data alone, so a restart releases at the same points as an uninterrupted run)."""
+        states = self._states
+        release = self.builder.release
+        for mmsi in self._members.get(partition, ()):
+            state = states.get(mmsi)
+            if state is not None and state.holds_before(before_ts):
+                self._emit(release(state, before_ts))
+                self._dirty.add(mmsi)
 
     def _state_for(self, mmsi: int, partition: int) -> VesselState | None:
         state = self._states.get(mmsi)
         if state is None:
             self._partition_of[mmsi] = partition
+            self._members.setdefault(partition, set()).add(mmsi)
             stored = self._evicted.pop(mmsi, None) or self.store.load_one(topics.DECODED, mmsi)
             if stored is not None:
                 state = VesselState.from_bytes(stored.blob)
@@ -225,6 +253,7 @@ class TrackStage:
             state = self._states.pop(mmsi)
             self._emit(self.builder.flush(state))
             partition = self._partition_of.pop(mmsi, 0)
+            self._members.get(partition, set()).discard(mmsi)
             blob = state.to_bytes()
             self._evicted[mmsi] = StoredState(mmsi, partition, blob, state.newest_ts or 0, False)
             self._dirty.add(mmsi)
@@ -234,8 +263,13 @@ class TrackStage:
     def _assigned(self, partitions: set[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions if tp.topic == topics.DECODED]
         for stored in self.store.load_active(topics.DECODED, numbers):
-            self._states[stored.mmsi] = VesselState.from_bytes(stored.blob)
+            state = VesselState.from_bytes(stored.blob)
+            self._states[stored.mmsi] = state
             self._partition_of[stored.mmsi] = stored.partition
+            self._members.setdefault(stored.partition, set()).add(stored.mmsi)
+            newest = state.newest_ts or 0
+            if newest > self._newest_in.get(stored.partition, 0):
+                self._newest_in[stored.partition] = newest
         offsets = self.store.offsets(self.settings.group, topics.DECODED, numbers)
         for tp in partitions:
             if tp.partition in offsets:
@@ -251,4 +285,6 @@ class TrackStage:
             self._history_ts.pop(mmsi, None)
         for partition in lost:
             self._offsets.pop(partition, None)
+            self._members.pop(partition, None)
+            self._newest_in.pop(partition, None)
         log.debug("revoked partitions %s", sorted(lost))

@@ -120,6 +120,10 @@ class ReorderBuffer:
     def holds(self, ts: int, lat: float | None, lon: float | None) -> bool:
         return _find(self.numbers, _HELD_WIDTH, ts, lat, lon)
 
+    def holds_before(self, before_ts: int) -> bool:
+        """Whether the oldest held report is older than `before_ts`."""
+        return bool(self.tags) and self.numbers[0] < before_ts
+
     def take_ready(self, mmsi: int, before_ts: int | None, keep: int) -> list[PositionReport]:
         """Remove and return, oldest first, the reports older than `before_ts` (all when None)
         and, beyond those, the oldest ones that leave at most `keep` held."""
@@ -217,6 +221,10 @@ class VesselState:
     def newest_ts(self) -> int | None:
         """Event time of the vessel's newest position report."""
         return self.pending.newest_ts
+
+    def holds_before(self, before_ts: int) -> bool:
+        """Whether a report older than `before_ts` waits in the reorder buffer."""
+        return self.pending.holds_before(before_ts)
 
     @property
     def released_ts(self) -> int | None:

@@ -1,0 +1,37 @@
+"""The tracks stage releases a sparse vessel's held report once its partition's stream has
+moved on, not only when the vessel itself reports again."""
+
+from __future__ import annotations
+
+from lookout.bus import topics
+from lookout.bus.memory import MemoryBus
+from tests.track_builders import make_report
+from tracks.memory_store import MemoryTrackStore
+from tracks.service import ServiceSettings, TrackStage
+
+SPARSE, BUSY = 412_000_001, 412_000_002
+
+
+def _points_after(reports: list, settings: ServiceSettings) -> list:
+    bus = MemoryBus(1)  # one partition: both vessels share the stream
+    producer = bus.producer()
+    for report in reports:
+        producer.send_record(topics.DECODED, report, str(report.mmsi).encode())
+    stage = TrackStage(bus, MemoryTrackStore(), settings=settings)
+    stage.drain()  # no end-of-input flush
+    consumer = bus.consumer([topics.POINTS], "reader")
+    return [m.record for m in consumer.poll(0.0, 10_000)]
+
+
+def test_a_silent_vessels_report_leaves_when_the_partition_moves_on() -> None:
+    reports = [make_report(SPARSE, 0.0, lon=90.0)]
+    reports += [make_report(BUSY, t, lon=91.0 + t * 1e-5) for t in range(0, 600, 10)]
+    points = _points_after(reports, ServiceSettings(keep_history=False))
+    assert [p.ts for p in points if p.mmsi == SPARSE] == [reports[0].ts]
+
+
+def test_without_partition_release_it_would_wait_for_its_own_next_report() -> None:
+    reports = [make_report(SPARSE, 0.0, lon=90.0)]
+    reports += [make_report(BUSY, t, lon=91.0 + t * 1e-5) for t in range(0, 60, 10)]
+    points = _points_after(reports, ServiceSettings(keep_history=False))
+    assert not [p for p in points if p.mmsi == SPARSE]  # the stream is not a window ahead yet
