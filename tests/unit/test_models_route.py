@@ -207,10 +207,6 @@ def test_without_a_model_the_detector_is_silent(caplog: pytest.LogCaptureFixture
     ]
 
 
-@pytest.mark.skipif(
-    not ROUTE_DEFAULT.exists() or not RISK_DEFAULT.exists(),
-    reason="the bundled models are not built",
-)
 def test_bundled_default_models_load() -> None:
     route = load_model(ROUTE_DEFAULT, "route_anomaly")
     risk = load_model(RISK_DEFAULT, "migrant_risk")
