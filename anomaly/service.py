@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Final
 
 from anomaly.cell_router import CellRouter
 from anomaly.context import DetectContext
 from anomaly.rules import RuleSet
-from anomaly.stage import DetectSettings, DetectStage
+from anomaly.stage import DetectSettings, run_detect
 from anomaly.store import DetectStore
 from lookout.bus import topics
 from lookout.bus.base import Bus
@@ -33,8 +34,6 @@ ROLES: Final = ("vessels", "router", "cells")
 
 def cell_settings(base: DetectSettings | None = None) -> DetectSettings:
     """The cross-vessel stage: `tracks.cells` in, its own group and stored states."""
-    from dataclasses import replace
-
     return replace(base or DetectSettings(), group="detect-cells", topic=topics.CELLS,
                    keyed_by="cell")  # fmt: skip
 
@@ -49,10 +48,10 @@ def run_detect_service(
 ) -> None:
     """Run `roles` until `stop` is set; a role that fails stops the others."""
     stop = stop or threading.Event()
-    starters: dict[str, Callable[[], None]] = {
-        "vessels": lambda: DetectStage(bus, store, rules, context).run(stop),
+    starters: dict[str, Callable[[], object]] = {
+        "vessels": lambda: run_detect(bus, store, rules, context, None, stop),
         "router": lambda: CellRouter(bus).run(stop),
-        "cells": lambda: DetectStage(bus, store, rules, context, cell_settings()).run(stop),
+        "cells": lambda: run_detect(bus, store, rules, context, cell_settings(), stop),
     }
     unknown = set(roles) - set(starters)
     if unknown:

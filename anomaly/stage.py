@@ -457,7 +457,7 @@ def run_detect(
     settings: DetectSettings | None = None,
     stop: threading.Event | None = None,
 ) -> DetectCounters:
-    """The `lookout detect` service: one member of the `detect` group until `stop` is set."""
+    """One member of a detection group (`settings.group`) until `stop` is set."""
     stage = DetectStage(bus, store, rules, context, settings)
     stage.run(stop or threading.Event())
     return stage.counters
