@@ -10,6 +10,7 @@ alerts.jsonl and summary.json.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,8 @@ from typing import Any
 import orjson
 
 from anomaly.batch import BatchDetection
-from anomaly.rules import load_rules
+from anomaly.batch_worker import DetectionProcess
+from anomaly.rules import RuleSet, load_rules
 from ingest.errors import IngestError
 from ingest.framing import parse_line
 from ingest.pipeline import Ingestor, IngestSettings
@@ -36,6 +38,8 @@ from tracks.records import TrackPoint
 from tracks.service import ServiceSettings, TrackStage
 
 SLICE_LINES = 5000
+# below this much input (bytes on disk), starting the detection process costs more than it saves
+PARALLEL_MIN_BYTES = 4_000_000
 BATCH_SERVICE = ServiceSettings(
     group="tracks", save_interval_s=3600.0, save_every_messages=50_000, keep_history=False
 )
@@ -103,6 +107,21 @@ class _PointCollector:
             self._consumer.commit({m.tp: m.offset + 1 for m in batch})
 
 
+def _worth_a_process(paths: list[str], rules: RuleSet) -> bool:
+    if (os.cpu_count() or 1) < 2 or not any(rule.enabled for rule in rules.rules):
+        return False
+    sizes = [os.path.getsize(p) if os.path.isfile(p) else PARALLEL_MIN_BYTES for p in paths]
+    return sum(sizes) >= PARALLEL_MIN_BYTES
+
+
+def _detection(
+    bus: MemoryBus, rules: RuleSet, config_dir: Path | None, partitions: int, parallel: bool
+) -> BatchDetection | DetectionProcess:
+    if parallel:
+        return DetectionProcess(bus, rules, config_dir, partitions=partitions)
+    return BatchDetection(bus, config_dir, rules=rules)
+
+
 def process(
     paths: list[str],
     out_dir: Path,
@@ -112,49 +131,61 @@ def process(
     progress: Callable[[int], None] | None = None,
     config_dir: Path | None = None,
     rules_path: Path | None = None,
+    parallel: bool | None = None,
 ) -> dict[str, Any]:
     """Run ingest, tracks and detection over `paths`; write tracks.geojson, alerts.jsonl
     (the final revision of every alert) and summary.json to `out_dir`.
 
-    `rules_path`: a rules file other than the configuration's (backtests)."""
+    `rules_path`: a rules file other than the configuration's (backtests). `parallel`: run
+    detection in a process of its own (`anomaly.batch_worker`); None: when some rule is
+    enabled, the machine has a second core and the input is large enough to repay starting
+    the process. The alerts are the same either way."""
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     bus = MemoryBus(default_partitions=partitions)
     bus.ensure_topics(topics.ALL)
     ingestor = Ingestor(BusSink(bus.producer()), ingest_settings)
     stage = TrackStage(bus, MemoryTrackStore(), track_settings, BATCH_SERVICE)
-    detection = BatchDetection(bus, config_dir, rules=load_rules(rules_path or config_dir))
-    writer = GeoJsonTrackWriter(out_dir / "tracks.geojson")
-    collector = _PointCollector(bus, writer)
-    dead = bus.consumer([topics.DEADLETTER], "process-deadletters")
-    unreadable: list[str] = []
+    rules = load_rules(rules_path or config_dir)
+    if parallel is None:
+        parallel = _worth_a_process(paths, rules)
+    detection = _detection(bus, rules, config_dir, partitions, parallel)
+    try:
+        writer = GeoJsonTrackWriter(out_dir / "tracks.geojson")
+        collector = _PointCollector(bus, writer)
+        dead = bus.consumer([topics.DEADLETTER], "process-deadletters")
+        unreadable: list[str] = []
 
-    def downstream() -> None:
-        stage.drain()
-        detection.drain()
-        collector.drain()
-        while batch := dead.poll(0.0, 10_000):
-            dead.commit({m.tp: m.offset + 1 for m in batch})
+        def downstream() -> None:
+            stage.drain()
+            detection.drain()
+            collector.drain()
+            while batch := dead.poll(0.0, 10_000):
+                dead.commit({m.tp: m.offset + 1 for m in batch})
 
-    def after_slice() -> None:
+        def after_slice() -> None:
+            downstream()
+            if progress:
+                progress(ingestor.stats.lines)
+
+        for path in sorted(paths, key=first_event_time):
+            try:
+                source = open_source(path, max_line_bytes=ingest_settings.max_line_bytes)
+                _push_source(source, ingestor, after_slice)
+            except OSError as exc:
+                unreadable.append(f"{path}: {exc}")
+        ingestor.flush()
         downstream()
-        if progress:
-            progress(ingestor.stats.lines)
-
-    for path in sorted(paths, key=first_event_time):
-        try:
-            source = open_source(path, max_line_bytes=ingest_settings.max_line_bytes)
-            _push_source(source, ingestor, after_slice)
-        except OSError as exc:
-            unreadable.append(f"{path}: {exc}")
-    ingestor.flush()
-    downstream()
-    stage.close(flush_vessels=True)
-    detection.finish()
-    collector.drain()
-    writer.close()
-    alerts_written = detection.write(out_dir)
-    detection.close()
+        stage.close(flush_vessels=True)
+        detection.finish()
+        collector.drain()
+        writer.close()
+        alerts_written = detection.write(out_dir)
+        detection.close()
+    except BaseException:
+        if isinstance(detection, DetectionProcess):
+            detection.abort()  # do not wait for a child that may be stuck or gone
+        raise
     seconds = time.perf_counter() - started
     summary: dict[str, Any] = {
         **ingestor.stats.summary(),
