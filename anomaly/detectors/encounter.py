@@ -13,6 +13,17 @@ close observation; it goes on while observations stay close, holds while they ar
 the sorted pair and the episode start, opened when the episode qualifies, revised every
 `revise_every_s` as the meeting goes on, and revised with `end` when they part.
 
+Thinned per vessel in event time: a vessel's point less than `min_interval_s` (30 s) after the
+last of its points used is skipped, as `anomaly.cell_router` does before the distributed
+consumers (`CellRouterSettings.every_s`), so batch and distributed modes compare the same points
+(a vessel reporting every few seconds then costs one comparison round every `min_interval_s`).
+Nothing is lost that matters at the scale of an encounter: the skipped point's checks (a pair
+parted or lost) are made at the vessel's next point used, at most `min_interval_s` later, or at
+the partner's, or by `advance`; an episode's start and end move by less than `min_interval_s`.
+The thinning is relative to the vessel's last fix used, which its saved state holds, so a replay
+or a restore gives the same points, alerts and ids. Set it at or below the router's `every_s`
+(a point the router forwards is then never skipped here): 0 uses every point.
+
 Hard negatives by construction: vessels at the same anchorage or alongside in port (the port
 distance), vessels passing each other at speed (the duration and the median speed), tugs,
 pilots and port tenders (`ignore_ship_types`).
@@ -65,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
     "ignore_ship_types": [50, 52, 53],
     "ignore_mmsi_classes": ["aton", "coast_station", "sar_aircraft", "sart", "mob", "epirb"],
     "replicate_radius_m": 1500.0,
+    "min_interval_s": 30.0,  # per vessel, as anomaly.cell_router's every_s
 }
 GRID_DEG = 0.01  # the neighbour grid over latest positions
 SOG_BIN = 0.25  # knots, for the reported median
@@ -228,6 +240,7 @@ class EncounterDetector:
         self._gap_ms = int(float(p["max_gap_s"]) * 1000)
         self._stale_ms = int(float(p["max_staleness_s"]) * 1000)
         self._revise_ms = int(float(p["revise_every_s"]) * 1000)
+        self._every_ms = round(float(p["min_interval_s"]) * 1000)
         self._ignore_types = ship_types(p["ignore_ship_types"])
         self._ignore_classes = frozenset(p["ignore_mmsi_classes"])
         self._reach_y = ceil(self._part_m / METRES_PER_DEG_LAT / GRID_DEG)
@@ -236,17 +249,23 @@ class EncounterDetector:
         self._pairs: dict[tuple[int, int], _Pair] = {}
         self._pairs_of: dict[int, set[tuple[int, int]]] = {}
         self._evicted_at = 0
+        self.thinned = 0  # points skipped, less than min_interval_s after the vessel's last used
 
     # -- protocol ----------------------------------------------------------------------------
     def update(self, point: TrackPoint) -> list[Alert]:
+        previous = self._fixes.get(point.mmsi)
+        if previous is not None:  # first, as it is the commonest way out
+            age = point.ts - previous.ts
+            if age < 0:
+                return []  # out of order for this vessel: the track has moved on
+            if age < self._every_ms:
+                self.thinned += 1  # too soon after the last point used (as the cell router)
+                return []
         if point.lat is None or point.lon is None or point.segment_id <= 0:
             return []
         if point.mmsi_class in self._ignore_classes or point.static.ship_type in self._ignore_types:
             return []
         mmsi, ts, lat, lon = point.mmsi, point.ts, point.lat, point.lon
-        previous = self._fixes.get(mmsi)
-        if previous is not None and ts < previous.ts:
-            return []  # out of order for this vessel: the track has moved on
         fix = _Fix(ts, lat, lon, point.sog, point.cog, point.static, point.flag)
         self._place(mmsi, fix, previous)
         sog = point.sog if point.sog is not None else point.implied_sog

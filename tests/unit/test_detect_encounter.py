@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
@@ -173,6 +174,89 @@ def test_parameters_come_from_the_rule(geo: Geography) -> None:
     assert feed(EncounterDetector(strict, geo=geo), points) == []
     with pytest.raises(ValueError):
         EncounterDetector(RuleConfig("encounter", 1, {"no_such": 1}), geo=geo)
+
+
+def test_a_dense_stream_gives_the_alert_of_the_same_stream_thinned(geo: Geography) -> None:
+    """A vessel reporting every 5 s is thinned to a point every 30 s (min_interval_s), as the
+    cell router thins it in distributed mode: the alert is that of the thinned stream."""
+    dense = meeting(hours=3, every_s=5.0)
+    t0, then = dense[0].ts, dense[-1].ts + 3_600_000
+    thinned = [p for p in dense if (p.ts - t0) % 30_000 == 0]
+    assert len(thinned) * 6 == len(dense) + 10  # both vessels' first point, then every sixth
+    detector = EncounterDetector(geo=geo)
+    from_dense = feed(detector, dense, then_ms=then)
+    assert detector.thinned == len(dense) - len(thinned)
+    from_thinned = feed(EncounterDetector(geo=geo), thinned, then_ms=then)
+    assert len(final(from_dense)) == 1
+    assert [a.to_dict() for a in from_dense] == [a.to_dict() for a in from_thinned]
+
+    # thinned another way (15 s later), or not at all: the same meeting, start and end within
+    # the thinning interval
+    (alert,) = final(from_dense).values()
+    shifted = [p for p in dense if (p.ts - t0) % 30_000 == 15_000]
+    every = EncounterDetector(RuleConfig("encounter", 1, {"min_interval_s": 0.0}), geo=geo)
+    for other in (feed(EncounterDetector(geo=geo), shifted, then), feed(every, dense, then)):
+        (same,) = final(other).values()
+        assert same.mmsis == alert.mmsis
+        assert alert.end is not None and same.end is not None
+        assert abs(same.start - alert.start) < 30_000 and abs(same.end - alert.end) < 30_000
+    assert every.thinned == 0
+
+
+def test_points_within_the_interval_are_skipped(geo: Geography) -> None:
+    (a0,) = vessel_points(A, [(0.0, *BAY_EAST)], 0.5, 45.0)
+    far = (BAY_EAST[0] + 0.05, BAY_EAST[1])
+    soon = a0._replace(ts=a0.ts + 29_999, lat=far[0], lon=far[1])  # 5 km away, 30 s less 1 ms
+    for interval, skipped in ((30.0, True), (0.0, False)):
+        config = RuleConfig("encounter", 1, {"min_interval_s": interval})
+        detector = EncounterDetector(config, geo=geo)
+        assert detector.update(a0) == []
+        first = detector.state_of(A)
+        assert detector.update(soon) == []
+        # skipped: the vessel's latest position, the one its neighbours are compared with, is
+        # still the first one
+        assert (detector.state_of(A) == first) is skipped
+        assert detector.thinned == int(skipped)
+    detector = EncounterDetector(geo=geo)
+    detector.update(a0)
+    detector.update(soon)
+    assert detector.update(a0._replace(ts=a0.ts - 1_000)) == []  # out of order: dropped
+    assert detector.thinned == 1
+    first = detector.state_of(A)
+    assert detector.update(soon._replace(ts=a0.ts + 30_000)) == []  # 30 s on: used
+    assert detector.thinned == 1 and detector.state_of(A) != first
+
+
+def test_batch_and_distributed_use_the_same_points(geo: Geography) -> None:
+    """What the detector uses of each vessel's points is what the cell router forwards."""
+    from anomaly.cell_router import CellRouter
+    from lookout.bus import topics
+    from lookout.bus.memory import MemoryBus
+
+    rng = random.Random(7)
+    irregular = [f for f in line(BAY_EAST, 0.5, 45.0, 1.0, every_s=1.0) if rng.random() < 0.15]
+    points = merge(
+        [p for p in meeting(hours=1, every_s=5.0) if p.mmsi == B],
+        vessel_points(A, irregular, 0.5, 45.0),
+    )
+    bus = MemoryBus(4)
+    producer = bus.producer()
+    for point in points:
+        producer.send_record(topics.POINTS, point, str(point.mmsi).encode())
+    CellRouter(bus).drain()
+    consumer = bus.consumer([topics.CELLS], "reader")
+    forwarded = set()
+    while batch := consumer.poll(0.0, 10_000):
+        forwarded |= {(m.record.mmsi, m.record.ts) for m in batch}
+    detector = EncounterDetector(geo=geo)
+    used = set()
+    for point in points:
+        before = detector.thinned
+        detector.update(point)
+        if detector.thinned == before:
+            used.add((point.mmsi, point.ts))
+    assert used == forwarded
+    assert len(used) < len(points) / 3
 
 
 def test_cost_per_point(geo: Geography) -> None:
