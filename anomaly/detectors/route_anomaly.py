@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
@@ -27,9 +27,11 @@ from anomaly.detectors.base import RuleConfig
 from anomaly.detectors.migrant_risk import load_detector_model
 from anomaly.detectors.vessel import Params, VesselDetector, VesselState
 from anomaly.models.features import TrackWindow
-from anomaly.models.route import DEFAULT_MODEL, RouteModel, is_moving
 from anomaly.records import Alert, AlertType, Severity, Tlp
 from tracks.records import TrackPoint
+
+if TYPE_CHECKING:  # the model module imports scikit-learn (over a second): only when built
+    from anomaly.models.route import RouteModel
 
 __all__ = ["RouteAnomalyDetector", "RouteAnomalyParams"]
 
@@ -111,9 +113,12 @@ class RouteAnomalyDetector(VesselDetector[_State]):
         context: DetectContext | None = None,
         model: RouteModel | None = None,
     ) -> None:
+        from anomaly.models.route import DEFAULT_MODEL, is_moving
+
         super().__init__(config, context)
         p: RouteAnomalyParams = self.params  # type: ignore[assignment]
         self.p = p
+        self._is_moving = is_moving
         self.model: RouteModel | None = model or load_detector_model(
             p.model, DEFAULT_MODEL, "route_anomaly"
         )
@@ -169,7 +174,7 @@ class RouteAnomalyDetector(VesselDetector[_State]):
             and window.hours() >= self.p.min_window_h
         ):
             st.next_eval = point.ts + self._every_ms
-            if is_moving(window) or st.ep is not None:
+            if self._is_moving(window) or st.ep is not None:
                 out.extend(self._evaluate(point.mmsi, st, point.ts))
         return out
 

@@ -32,6 +32,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data  # type: ign
 __all__ = ["CellDensity", "NonNegativeLogisticRegression"]
 
 _KEY_BASE = np.int64(1 << 20)  # bins per dimension in the packed key (signed, offset)
+_BASE = 1 << 20  # the same, as a Python int
+_FAST_ROWS = 512  # up to this many rows, `CellDensity.score_array` looks counts up row by row
+_CACHED = 1 << 16  # cells' and rows' counts remembered (then forgotten all at once)
 
 
 class _Keys(NamedTuple):
@@ -86,18 +89,18 @@ class CellDensity(OutlierMixin, BaseEstimator):  # type: ignore[misc]
 
     def _bins(self, X: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Each sample's bins, and how far it sits from the centres of its bins (0 to 1)."""
-        widths = self.bin_widths_
-        out = np.empty(X.shape, dtype=np.int64)
+        periodic = [(j, p) for j, p in enumerate(self.periods_) if p]
+        if periodic:
+            X = X.copy()
+            for j, period in periodic:
+                X[:, j] = np.mod(X[:, j], period)
+        scaled = X / self.bin_widths_
+        floor = np.floor(scaled)
+        out = floor.astype(np.int64)
+        far = np.abs(scaled - floor - 0.5)
         off_centre = np.zeros(X.shape[0], dtype=np.float64)
-        for j in range(X.shape[1]):
-            column = X[:, j]
-            period = self.periods_[j]
-            if period:
-                column = np.mod(column, period)
-            scaled = column / widths[j]
-            floor = np.floor(scaled)
-            out[:, j] = floor.astype(np.int64)
-            off_centre += np.abs(scaled - floor - 0.5)
+        for j in range(X.shape[1]):  # column by column: the same sums as ever
+            off_centre += far[:, j]
         return out, off_centre / max(1, X.shape[1])
 
     @staticmethod
@@ -172,6 +175,7 @@ class CellDensity(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         if self.neighbourhood < 0 or self.state_prior < 0:
             raise ValueError("neighbourhood and state_prior cannot be negative")
         self.neighbourhood_ = int(self.neighbourhood)
+        self.__dict__.pop("_fast", None)  # the counts of a previous fit
         keys = self._keys(data)
         self.cell_keys_, self.cell_counts_ = np.unique(keys.cells, return_counts=True)
         self.state_keys_, self.state_counts_ = np.unique(keys.joint, return_counts=True)
@@ -191,21 +195,43 @@ class CellDensity(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         return np.where(found, counts[idx], 0).astype(np.float64)
 
     def _score(self, keys: _Keys) -> NDArray[np.float64]:
-        """log p(cell) + log p(state | cell), smoothed; less a hair for samples far from the
-        centres of their bins, which breaks the ties of a histogram (and so lets the decision
-        function call exactly the `contamination` share of the training data outliers)."""
+        """log p(cell) + log p(state | cell), smoothed (see `_score_counts`)."""
+        if self.spatial_dims_ == self.n_features_in_:
+            cell_n = joint_n = anywhere = None
+        else:
+            cell_n = self._lookup(self.cell_keys_, self.cell_counts_, keys.cells)
+            joint_n = self._lookup(self.state_keys_, self.state_counts_, keys.joint)
+            anywhere = (
+                self._lookup(self.global_keys_, self.global_counts_, keys.pure)
+                if self.state_prior > 0
+                else None
+            )
+        return self._score_counts(
+            self._cell_counts(keys), cell_n, joint_n, anywhere, keys.off_centre
+        )
+
+    def _score_counts(
+        self,
+        around_n: NDArray[np.float64],
+        cell_n: NDArray[np.float64] | None,
+        joint_n: NDArray[np.float64] | None,
+        anywhere: NDArray[np.float64] | None,
+        off_centre: NDArray[np.float64],
+    ) -> NDArray[np.float64]:
+        """log p(cell) + log p(state | cell), smoothed, from each sample's counts: of its cell
+        over the neighbourhood, of its cell, of its cell and state, and of its state anywhere;
+        less a hair for samples far from the centres of their bins, which breaks the ties of a
+        histogram (and so lets the decision function call exactly the `contamination` share of
+        the training data outliers)."""
         a = self.alpha
         n = self.n_samples_fit_
-        tie_break = 1e-6 * keys.off_centre
+        tie_break = 1e-6 * off_centre
         n_cells = len(self.cell_keys_) + 1
-        log_cell = np.log(self._cell_counts(keys) + a) - np.log(n + a * n_cells)
-        if self.spatial_dims_ == self.n_features_in_:
+        log_cell = np.log(around_n + a) - np.log(n + a * n_cells)
+        if cell_n is None or joint_n is None:
             only_cell: NDArray[np.float64] = log_cell - tie_break
             return only_cell
-        cell_n = self._lookup(self.cell_keys_, self.cell_counts_, keys.cells)
-        joint_n = self._lookup(self.state_keys_, self.state_counts_, keys.joint)
-        if self.state_prior > 0:
-            anywhere = self._lookup(self.global_keys_, self.global_counts_, keys.pure)
+        if self.state_prior > 0 and anywhere is not None:
             usual = (anywhere + a) / (n + a * self.n_state_bins_)
             prior = self.state_prior
             log_state = np.log(joint_n + prior * usual) - np.log(cell_n + prior)
@@ -216,8 +242,30 @@ class CellDensity(OutlierMixin, BaseEstimator):  # type: ignore[misc]
 
     def score_array(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """`score_samples` without scikit-learn's input checks, for a float64 array of the
-        fitted width (the per-vessel hot path)."""
-        return self._score(self._keys(X))
+        fitted width (the per-vessel hot path: a few tens of rows at a time).
+
+        The same numbers as `score_samples`: the same bins, and the same arithmetic on the
+        same counts, but the counts of a small array are looked up row by row in dictionaries
+        (built on first use) and each cell's neighbourhood count is remembered, where the
+        vectorised path packs and searches once per neighbour, which for a few rows costs
+        far more than the work itself."""
+        if X.shape[0] > _FAST_ROWS:
+            return self._score(self._keys(X))
+        fast = self.__dict__.get("_fast")
+        if fast is None:
+            fast = self._fast = _FastCounts(self)
+        bins, off_centre = self._bins(X)
+        around_n, cell_n, joint_n, anywhere = fast.counts(bins)
+        if self.spatial_dims_ == self.n_features_in_:
+            return self._score_counts(around_n, None, None, None, off_centre)
+        return self._score_counts(
+            around_n, cell_n, joint_n, anywhere if self.state_prior > 0 else None, off_centre
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        state.pop("_fast", None)  # a cache, rebuilt on first use
+        return state
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
         """Log-probability of each sample's cell and state: higher is more usual."""
@@ -231,6 +279,89 @@ class CellDensity(OutlierMixin, BaseEstimator):  # type: ignore[misc]
 
     def predict(self, X: ArrayLike) -> NDArray[np.int64]:
         return np.where(self.decision_function(X) < 0, -1, 1).astype(np.int64)
+
+
+def _pack_key(values: list[int]) -> int:
+    """`CellDensity._pack` of one row, in Python ints: the same int64, wrapping round alike."""
+    key = 0
+    for v in values:
+        key = key * _BASE + v % _BASE
+    if len(values) > 3:  # beyond three dimensions the int64 key wraps round (a hash)
+        key &= 0xFFFF_FFFF_FFFF_FFFF
+        if key >= 1 << 63:
+            key -= 1 << 64
+    return key
+
+
+class _FastCounts:
+    """A fitted `CellDensity`'s counts as dictionaries, for scoring a few rows at a time, and
+    the counts of the rows of bins seen (a vessel's fixes fall in few cells and states)."""
+
+    __slots__ = ("around", "cells", "joint", "offsets", "pure", "rows", "spatial_dims")
+
+    def __init__(self, density: CellDensity) -> None:
+        self.spatial_dims = int(density.spatial_dims_)
+        self.cells = dict(
+            zip(density.cell_keys_.tolist(), density.cell_counts_.tolist(), strict=True)
+        )
+        self.joint = dict(
+            zip(density.state_keys_.tolist(), density.state_counts_.tolist(), strict=True)
+        )
+        self.pure = dict(
+            zip(density.global_keys_.tolist(), density.global_counts_.tolist(), strict=True)
+        )
+        k = int(density.neighbourhood_)
+        if k > 0:
+            span = range(-k, k + 1)
+            grid = np.array(np.meshgrid(*[span] * self.spatial_dims))
+            self.offsets = grid.reshape(self.spatial_dims, -1).T.tolist()  # as `_cell_counts`
+        else:
+            self.offsets = []
+        self.around: dict[tuple[int, ...], tuple[float, int, int]] = {}
+        self.rows: dict[tuple[int, ...], tuple[float, int, int, int]] = {}
+
+    def _cell(self, spatial: tuple[int, ...]) -> tuple[float, int, int]:
+        """A cell's count averaged over its neighbourhood, its own count and its key."""
+        key = _pack_key(list(spatial))
+        own = self.cells.get(key, 0)
+        if not self.offsets:
+            return float(own), own, key
+        total = 0
+        for offset in self.offsets:
+            total += self.cells.get(
+                _pack_key([b + o for b, o in zip(spatial, offset, strict=True)]), 0
+            )
+        return float(total) / len(self.offsets), own, key
+
+    def _row(self, row: tuple[int, ...]) -> tuple[float, int, int, int]:
+        """A row of bins' neighbourhood, cell, cell-and-state and state counts."""
+        sd = self.spatial_dims
+        spatial = row[:sd]
+        cell = self.around.get(spatial)
+        if cell is None:
+            if len(self.around) >= _CACHED:
+                self.around.clear()
+            cell = self.around[spatial] = self._cell(spatial)
+        state = list(row[sd:])
+        if not state:
+            return cell[0], cell[1], 0, 0
+        joint = self.joint.get(_pack_key([cell[2], *state]), 0)
+        return cell[0], cell[1], joint, self.pure.get(_pack_key(state), 0)
+
+    def counts(self, bins: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Per row of bins, a column each: the neighbourhood, cell, cell-and-state and state
+        counts (contiguous columns, as the vectorised lookups give)."""
+        rows = self.rows
+        if len(rows) >= _CACHED:
+            rows.clear()
+        get = rows.get
+        found = []
+        for key in map(tuple, bins.tolist()):
+            got = get(key)
+            if got is None:
+                got = rows[key] = self._row(key)
+            found.append(got)
+        return np.array(found, dtype=np.float64).reshape(-1, 4).T.copy()
 
 
 class NonNegativeLogisticRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]

@@ -82,12 +82,30 @@ def circular_mean_deg(angles: Sequence[float] | NDArray[np.float64]) -> float:
     return float(np.degrees(np.arctan2(np.sin(a).mean(), np.cos(a).mean())) % 360.0)
 
 
+_SUM: Final = np.add.reduce  # what ndarray.mean and .std sum with
+
+
+def _mean(values: NDArray[np.float64]) -> float:
+    """`values.mean()` of a non-empty 1-d array (the same sum and division, without the
+    overhead)."""
+    n: int = values.shape[0]
+    return float(_SUM(values)) / n
+
+
+def _std(values: NDArray[np.float64]) -> float:
+    """`values.std()` of a non-empty 1-d array, likewise."""
+    n: int = values.shape[0]
+    deviations = values - float(_SUM(values)) / n
+    np.multiply(deviations, deviations, out=deviations)
+    return math.sqrt(float(_SUM(deviations)) / n)
+
+
 def circular_spread_deg(angles: Sequence[float] | NDArray[np.float64]) -> float:
     """Circular standard deviation in degrees (0 for one direction, large for any)."""
     a = np.radians(np.asarray(angles, dtype=np.float64))
     if a.size == 0:
         return 0.0
-    r = math.hypot(float(np.sin(a).mean()), float(np.cos(a).mean()))
+    r = math.hypot(_mean(np.sin(a)), _mean(np.cos(a)))
     return float(np.degrees(math.sqrt(max(0.0, -2.0 * math.log(max(r, 1e-12))))))
 
 
@@ -172,20 +190,71 @@ def _haversine_m(
     return metres
 
 
+def _percentile_linear(values: NDArray[np.float64], q: float) -> float:
+    """`np.percentile(values, q)` (linear interpolation) of a non-empty array without NaN,
+    without its overhead: the same order statistics and the same interpolation arithmetic."""
+    n: int = values.shape[0]
+    virtual = (n - 1) * (q / 100.0)
+    below = math.floor(virtual)
+    above = min(below + 1, n - 1)
+    part = np.partition(values, (below, above))
+    a, b = float(part[below]), float(part[above])
+    gamma = virtual - below
+    diff = b - a
+    return b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
+
+
+_PAIRS: dict[int, tuple[NDArray[np.intp], NDArray[np.intp]]] = {}  # by window length
+_PICKS: dict[tuple[int, int], list[int]] = {}
+_CACHED_LENGTHS: Final = 2048  # windows longer than this (not the detectors') are not cached
+
+
+def _picks(n: int, k: int) -> list[int]:
+    """`k` fixes of `n` spread evenly, first and last included (for the distance to shore)."""
+    picks = _PICKS.get((n, k))
+    if picks is None:
+        picks = [int(i) for i in np.linspace(0, n - 1, k).astype(int)]
+        if n <= _CACHED_LENGTHS:
+            _PICKS[(n, k)] = picks
+    return picks
+
+
+def _pairs(n: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Index pairs of a window of `n` fixes: each fix and the next, then the first and the
+    last (every step and the net displacement, in one haversine)."""
+    pairs = _PAIRS.get(n)
+    if pairs is None:
+        first = np.arange(n, dtype=np.intp)
+        first[-1] = 0
+        second = np.arange(1, n + 1, dtype=np.intp)
+        second[-1] = n - 1
+        first.flags.writeable = second.flags.writeable = False
+        pairs = (first, second)
+        if n <= _CACHED_LENGTHS:
+            _PAIRS[n] = pairs
+    return pairs
+
+
 def window_features(
     window: TrackWindow,
     distance_to_shore_nm: Callable[[float, float], float] | None = None,
     shore_samples: int = 3,
 ) -> NDArray[np.float64]:
-    """The `FEATURE_NAMES` vector of a window (at least two fixes)."""
+    """The `FEATURE_NAMES` vector of a window (at least two fixes).
+
+    Evaluated for every moving vessel every hour or so, on a few tens to a couple of hundred
+    fixes: numpy's cost per call, not per element, dominates, so each number is computed from
+    the window's array in as few calls as give the same result."""
     m = window.array()
     n = m.shape[0]
+    rows = window.rows
+    ts_first, ts_last, lon_last = rows[0], rows[-_W], rows[-_W + 2]
     ts, lat, lon, sog, cog = m[:, 0], m[:, 1], m[:, 2], m[:, 3], m[:, 4]
     speeds = sog[~np.isnan(sog)]
     if speeds.size == 0:
         speeds = np.zeros(1)
-    hours = max((ts[-1] - ts[0]) / 3_600_000.0, 1.0 / 60.0)
-    moving = (~np.isnan(cog)) & (np.nan_to_num(sog) >= 1.0)
+    hours = max((ts_last - ts_first) / 3_600_000.0, 1.0 / 60.0)
+    moving = ~np.isnan(cog) & (sog >= 1.0)  # NaN speeds compare False, as 0 kn would
     courses = cog[moving]
     if courses.size >= 2:
         changes = np.abs((np.diff(courses) + 540.0) % 360.0 - 180.0)
@@ -193,28 +262,29 @@ def window_features(
     else:
         turn = 0.0
     if n >= 2:
-        steps = _haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])
-        path = float(steps.sum())
-        net = float(_haversine_m(lat[:1], lon[:1], lat[-1:], lon[-1:])[0])
+        first, second = _pairs(n)
+        metres = _haversine_m(lat[first], lon[first], lat[second], lon[second])
+        path = float(metres[:-1].sum())
+        net = float(metres[-1])
         straight = net / path if path > 50.0 else 0.0
         gap = float(np.diff(ts).max()) / 3_600_000.0
     else:
         straight, gap = 0.0, 0.0
     shore = 0.0
     if distance_to_shore_nm is not None:
-        picks = np.linspace(0, n - 1, min(n, shore_samples)).astype(int)
-        shore = float(np.mean([distance_to_shore_nm(float(lat[i]), float(lon[i])) for i in picks]))
-    hour = local_hour(int(ts[-1]), float(lon[-1]))
+        where = [(rows[i * _W + 1], rows[i * _W + 2]) for i in _picks(n, min(n, shore_samples))]
+        shore = float(np.mean([distance_to_shore_nm(la, lo) for la, lo in where]))
+    hour = local_hour(int(ts_last), lon_last)
     static = window.static
     group = ship_group(static.ship_type)
     length = (static.to_bow or 0) + (static.to_stern or 0)
     has_static = static.name is not None or static.ship_type is not None
     return np.array(
         [
-            float(speeds.mean()),
-            float(speeds.std()),
-            float(np.percentile(speeds, 90)),
-            float((speeds < 2.0).mean()),
+            _mean(speeds),
+            _std(speeds),
+            _percentile_linear(speeds, 90.0),
+            float(np.count_nonzero(speeds < 2.0)) / speeds.shape[0],
             turn,
             circular_spread_deg(courses),
             straight,

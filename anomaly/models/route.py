@@ -76,12 +76,21 @@ _WORDS: Final = {
 }
 
 
+_MAX: Final = float(np.finfo(np.float64).max)
+
+
 def density_rows(window_array: NDArray[np.float64]) -> NDArray[np.float64]:
-    """(lat, lon, course, speed) per fix, course 0 when stopped or not reported."""
-    lat, lon, sog, cog = (window_array[:, i] for i in (1, 2, 3, 4))
-    speed = np.nan_to_num(sog, nan=0.0)
-    course = np.where(np.isnan(cog) | (speed < STOPPED_KN), 0.0, cog)
-    return np.column_stack([lat, lon, course, speed])
+    """(lat, lon, course, speed) per fix, course 0 when stopped or not reported; speed 0
+    when not reported (infinite ones clipped to the largest float, as `np.nan_to_num`)."""
+    rows = np.empty((window_array.shape[0], 4), dtype=np.float64)
+    rows[:, :2] = window_array[:, 1:3]
+    speed = rows[:, 3]
+    np.copyto(speed, window_array[:, 3])
+    speed[np.isnan(speed)] = 0.0
+    np.clip(speed, -_MAX, _MAX, out=speed)
+    cog = window_array[:, 4]
+    rows[:, 2] = np.where(np.isnan(cog) | (speed < STOPPED_KN), 0.0, cog)
+    return rows
 
 
 @dataclass

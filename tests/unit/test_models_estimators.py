@@ -98,3 +98,51 @@ def test_non_negative_logistic_regression_never_learns_a_negative_weight() -> No
     assert model.coef_[0, 2] == pytest.approx(0.0, abs=1e-6)
     proba = model.predict_proba(X)
     assert np.allclose(proba.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {
+            "bin_widths": (0.25, 0.25, 30.0, 4.0),
+            "periods": (None, None, 360.0, None),
+            "neighbourhood": 1,
+            "state_prior": 20.0,
+            "alpha": 0.5,
+        },
+        {"bin_widths": (0.25, 0.25, 30.0, 4.0), "periods": (None, None, 360.0, None)},
+        {"bin_widths": (0.5, 0.5, 30.0, 4.0), "neighbourhood": 2, "spatial_dims": 1},
+        {"bin_widths": (0.25, 0.25, 30.0, 4.0), "spatial_dims": 4, "neighbourhood": 1},
+        {"bin_widths": (0.25, 0.25, 30.0, 4.0, 1.0), "state_prior": 5.0},  # a hashed key
+    ],
+)
+def test_score_array_is_score_samples(params: dict[str, Any]) -> None:
+    """The per-vessel path (counts looked up row by row, remembered) gives the numbers of the
+    vectorised one, for cells and states seen in training or not, before and after a refit."""
+    rng = np.random.default_rng(6)
+    width = len(params["bin_widths"])
+
+    def fixes(n: int, spread: float) -> np.ndarray:
+        X = np.column_stack(
+            [
+                rng.normal(12, spread, n),
+                rng.normal(90, spread, n),
+                rng.uniform(-30, 400, n),
+                rng.gamma(2.0, 4.0, n),
+                rng.uniform(0, 9, n),
+            ]
+        )[:, :width]
+        X[: n // 5, :2] = np.round(X[: n // 5, :2] * 4) / 4  # on the bin edges
+        return X
+
+    model = CellDensity(**params).fit(fixes(5000, 1.0))
+    for refit in (False, True):
+        if refit:
+            model.fit(fixes(3000, 0.5))
+        for size in [1, 2, 7, 23, 60, 600]:
+            for _ in range(5):
+                X = fixes(size, 2.0)
+                np.testing.assert_allclose(
+                    model.score_array(X), model.score_samples(X), rtol=1e-9, atol=0
+                )
+    assert "_fast" in vars(model) and "_fast" not in model.__getstate__()

@@ -213,3 +213,153 @@ def test_bundled_default_models_load() -> None:
     assert route.version.startswith("route-") and risk.version.startswith("risk-")
     assert 0 < risk.threshold < 1 and route.threshold == 0.0
     assert ROUTE_DEFAULT.stat().st_size + RISK_DEFAULT.stat().st_size < 500_000
+
+
+# -- the evaluation's fast paths give the numbers of the plain numpy code they replaced --------
+
+
+def _reference_features(window: TrackWindow, distance_to_shore_nm: object) -> np.ndarray:
+    """`window_features` as first written: one numpy call per number."""
+    from anomaly.models.features import (
+        _haversine_m,
+        circular_spread_deg,
+        local_hour,
+        ship_group,
+    )
+
+    m = window.array()
+    n = m.shape[0]
+    ts, lat, lon, sog, cog = m[:, 0], m[:, 1], m[:, 2], m[:, 3], m[:, 4]
+    speeds = sog[~np.isnan(sog)]
+    if speeds.size == 0:
+        speeds = np.zeros(1)
+    hours = max((ts[-1] - ts[0]) / 3_600_000.0, 1.0 / 60.0)
+    moving = (~np.isnan(cog)) & (np.nan_to_num(sog) >= 1.0)
+    courses = cog[moving]
+    turn = 0.0
+    if courses.size >= 2:
+        turn = float(np.abs((np.diff(courses) + 540.0) % 360.0 - 180.0).sum()) / hours
+    straight, gap = 0.0, 0.0
+    if n >= 2:
+        path = float(_haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:]).sum())
+        net = float(_haversine_m(lat[:1], lon[:1], lat[-1:], lon[-1:])[0])
+        straight = net / path if path > 50.0 else 0.0
+        gap = float(np.diff(ts).max()) / 3_600_000.0
+    shore_nm = 0.0
+    if callable(distance_to_shore_nm):
+        picks = np.linspace(0, n - 1, min(n, 3)).astype(int)
+        shore_nm = float(
+            np.mean([distance_to_shore_nm(float(lat[i]), float(lon[i])) for i in picks])
+        )
+    hour = local_hour(int(ts[-1]), float(lon[-1]))
+    static = window.static
+    group = ship_group(static.ship_type)
+    return np.array(
+        [
+            float(speeds.mean()),
+            float(speeds.std()),
+            float(np.percentile(speeds, 90)),
+            float((speeds < 2.0).mean()),
+            turn,
+            circular_spread_deg(courses),
+            straight,
+            gap,
+            n / hours,
+            math.log1p(min(shore_nm, 999.0)),
+            math.sin(2 * math.pi * hour / 24.0),
+            math.cos(2 * math.pi * hour / 24.0),
+            1.0 if window.ais_class == "B" else 0.0,
+            1.0 if static.name is not None or static.ship_type is not None else 0.0,
+            1.0 if group == "fishing" else 0.0,
+            1.0 if group == "cargo_tanker" else 0.0,
+            1.0 if group == "passenger" else 0.0,
+            1.0 if group in ("unknown", "other") else 0.0,
+            float((static.to_bow or 0) + (static.to_stern or 0)),
+        ]
+    )
+
+
+def _reference_density_rows(window_array: np.ndarray) -> np.ndarray:
+    lat, lon, sog, cog = (window_array[:, i] for i in (1, 2, 3, 4))
+    speed = np.nan_to_num(sog, nan=0.0)
+    course = np.where(np.isnan(cog) | (speed < 1.0), 0.0, cog)
+    return np.column_stack([lat, lon, course, speed])
+
+
+def random_windows(count: int, seed: int = 0) -> list[TrackWindow]:
+    """Windows of every kind: short and long, in the Bay and anywhere, on bin edges, stopped,
+    with speeds and courses missing, odd kinds of vessel."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        n = int(rng.choice([2, 3, 5, 10, 20, 21, 60, 179, 180, int(rng.integers(2, 200))]))
+        every = 60_000 * (1 + 30 * (rng.random() < 0.2))
+        ts = T0 + np.cumsum(rng.integers(60_000, every + 1, n)).astype(np.float64)
+        if rng.random() < 0.5:
+            lat0, lon0 = rng.uniform(5, 23), rng.uniform(80, 95)
+        else:
+            lat0, lon0 = rng.uniform(-80, 80), rng.uniform(-180, 180)
+        step = rng.uniform(0, 0.02)
+        lat = lat0 + np.cumsum(rng.normal(0, step, n))
+        lon = lon0 + np.cumsum(rng.normal(0, step, n))
+        if rng.random() < 0.2:
+            lat, lon = np.round(lat * 4) / 4, np.round(lon * 4) / 4
+        sog = [rng.uniform(0, 25, n), rng.uniform(0, 2, n), np.round(rng.uniform(0, 20, n))][
+            int(rng.integers(0, 3))
+        ]
+        cog = [rng.uniform(0, 360, n), np.round(rng.uniform(0, 12, n)) * 30.0, np.full(n, 360.0)][
+            int(rng.integers(0, 3))
+        ]
+        for column in (sog, cog):
+            if rng.random() < 0.3:
+                column[rng.random(n) < rng.random()] = np.nan
+        w = TrackWindow(3 * 3600, 60)
+        w.load(np.column_stack([ts, lat, lon, sog, cog, rng.uniform(0, 360, n)]).ravel().tolist())
+        w.static = StaticFields(
+            name=None if rng.random() < 0.3 else "X",
+            ship_type=[None, 0, 30, 70, 60, 52, 99][int(rng.integers(0, 7))],
+            to_bow=None if rng.random() < 0.3 else int(rng.integers(0, 200)),
+            to_stern=int(rng.integers(0, 50)),
+        )
+        w.ais_class = ["A", "B", None][int(rng.integers(0, 3))]
+        out.append(w)
+    return out
+
+
+def test_window_features_are_those_of_the_plain_code() -> None:
+    def coast(lat: float, lon: float) -> float:
+        return abs(lat - 20.0) * 60 + abs(lon - 88.0)
+
+    for i, w in enumerate(random_windows(400)):
+        for shore_of in (None, coast):
+            got = window_features(w, shore_of)
+            want = _reference_features(w, shore_of)
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=0, err_msg=f"window {i}")
+
+
+def test_the_bundled_model_scores_windows_as_the_plain_code() -> None:
+    """The window's density through `CellDensity.score_array` (counts looked up row by row)
+    against `score_samples` (vectorised) on the rows the plain code made; then the vector."""
+    from anomaly.models.route import _p10
+
+    route = load_model(ROUTE_DEFAULT, "route_anomaly")
+    for i, w in enumerate(random_windows(400, seed=1)):
+        rows = _reference_density_rows(w.array()[::3])
+        want = route.density.score_samples(rows)
+        np.testing.assert_allclose(
+            route.density.score_array(rows), want, rtol=1e-9, atol=0, err_msg=f"window {i}"
+        )
+        vector = route.vector(w, shore)
+        reference = np.concatenate([_reference_features(w, shore), [want.mean(), _p10(want)]])
+        np.testing.assert_allclose(vector, reference, rtol=1e-9, atol=0, err_msg=f"window {i}")
+        assert route.score(vector) == pytest.approx(route.score(reference), rel=1e-9, abs=0)
+
+
+def test_percentile_is_numpys() -> None:
+    from anomaly.models.features import _percentile_linear
+
+    rng = np.random.default_rng(4)
+    for n in [*range(1, 40), 179, 180, 181]:
+        for values in (rng.uniform(0, 25, n), np.round(rng.uniform(0, 5, n)), np.zeros(n)):
+            for q in (10.0, 50.0, 90.0, 100.0):
+                assert _percentile_linear(values, q) == float(np.percentile(values, q))
