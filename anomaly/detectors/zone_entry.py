@@ -272,6 +272,8 @@ class ZoneEntryDetector:
 
     def _expire(self, state: _VesselState, now: int) -> None:
         """Forget exits older than rearm_s, and their closed episodes."""
+        if not state.left and not state.alerts:
+            return  # the usual case, at every point: nothing to forget
         stale = [z for z, (ts, _) in state.left.items() if now - ts > self._rearm_ms]
         for zone_id in stale:
             del state.left[zone_id]
