@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO, NoReturn
 
 import orjson
 import typer
@@ -53,18 +54,30 @@ def _kafka_bus(bootstrap: str | None, settings: Settings) -> KafkaBus:
     )
 
 
+class OutputClosed(BaseException):
+    """The reader of `lookout decode`'s output went away (`| head`): stop, as Unix tools do.
+    A BaseException, so that the ingest pipeline does not take it for a bad line."""
+
+
 class JsonLinesSink:
     """`lookout decode` output: records to one stream, dead letters to another."""
 
     def __init__(self, out: BinaryIO, dead: BinaryIO) -> None:
-        self._write = out.write
+        self._out = out
         self._dead = dead
 
     def record(self, report: PositionReport | StaticReport) -> None:
-        self._write(orjson.dumps(report.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+        self._emit(self._out, orjson.dumps(report.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
 
     def deadletter(self, letter: DeadLetter) -> None:
-        self._dead.write(orjson.dumps(letter.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+        self._emit(self._dead, orjson.dumps(letter.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+
+    @staticmethod
+    def _emit(stream: BinaryIO, line: bytes) -> None:
+        try:
+            stream.write(line)
+        except BrokenPipeError:
+            raise OutputClosed from None
 
 
 @app.command()
@@ -84,7 +97,10 @@ def decode(
     out = sys.stdout.buffer
     dead_stream: BinaryIO = deadletters.open("wb") if deadletters else sys.stderr.buffer
     ingestor = Ingestor(JsonLinesSink(out, dead_stream), settings)
-    unreadable = ingest_paths(paths, ingestor)
+    try:
+        unreadable = ingest_paths(paths, ingestor)
+    except OutputClosed:
+        _output_closed(ingestor)
     for path, error in unreadable:
         typer.echo(f"lookout decode: cannot read {path}: {error}", err=True)
     out.flush()
@@ -92,6 +108,15 @@ def decode(
     sys.stderr.write(orjson.dumps(ingestor.stats.summary()).decode() + "\n")
     if unreadable:
         raise typer.Exit(code=1)
+
+
+def _output_closed(ingestor: Ingestor) -> NoReturn:
+    """Exit as a Unix tool whose reader left (128 + SIGPIPE), with the accounting so far."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
+    summary = orjson.dumps(ingestor.stats.summary()).decode()
+    sys.stderr.write(f"lookout decode: output closed, stopped after {summary}\n")
+    raise typer.Exit(code=141)
 
 
 @app.command()

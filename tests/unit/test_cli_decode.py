@@ -155,3 +155,25 @@ def test_decode_rejects_an_unknown_format(runner: CliRunner, mixed_file: Path) -
     result = runner.invoke(app, ["decode", str(mixed_file), "--format", "xml"])
     assert result.exit_code != 0
     assert result.stdout == ""
+
+
+def test_decode_stops_when_its_reader_leaves(tmp_path: Path) -> None:
+    """`lookout decode big.nmea | head -1`: exit 141 (SIGPIPE) at once with the accounting so
+    far, instead of taking every later line for an internal error."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "many.nmea"
+    lines = (f"{tag(f'c:{T0_S + 120 * i}')}{KNOWN_TYPE1}" for i in range(30_000))
+    path.write_text("\n".join(lines) + "\n")
+    lookout = Path(sys.executable).parent / "lookout"
+    child = subprocess.Popen(
+        [str(lookout), "decode", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert child.stdout is not None and child.stderr is not None
+    assert orjson.loads(child.stdout.readline())["mmsi"] == 366_053_209
+    child.stdout.close()
+    errors = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 141
+    assert "output closed" in errors
+    assert "internal_error" not in errors
