@@ -200,10 +200,14 @@ def test_a_bad_rule_is_refused_with_each_problem_located(bench: Any) -> None:
     )
     assert [e["loc"] for e in body["errors"]] == [["params", "max_speed_kn"]]
     # A detector with a DEFAULTS table (no pydantic model): unknown names still refused.
-    encounter = client.get("/v1/rules/encounter").json()["active"]["params"]
+    current = client.get("/v1/rules/encounter")
+    encounter = current.json()["active"]["params"]
     body = is_problem(
         put(
-            client, {"params": {**encounter, "max_distanse_m": 1}, "comment": "x"}, rule="encounter"
+            client,
+            {"params": {**encounter, "max_distanse_m": 1}, "comment": "x"},
+            current.headers["etag"],
+            rule="encounter",
         ),
         422,
     )
