@@ -32,7 +32,7 @@ from typing import Any, Final, NoReturn
 from anomaly.batch import BatchDetection
 from anomaly.rules import RuleSet
 from lookout.bus import topics
-from lookout.bus.base import Bus
+from lookout.bus.base import Bus, drain_available
 from lookout.bus.memory import MemoryBus
 
 __all__ = ["DetectionFailed", "DetectionProcess"]
@@ -71,9 +71,8 @@ class DetectionProcess:
 
     def drain(self) -> None:
         points: list[_Point] = []
-        while batch := self._consumer.poll(0.0, POLL_RECORDS):
+        for batch in drain_available(self._consumer, POLL_RECORDS):
             points.extend((m.key, m.value, m.record) for m in batch)
-            self._consumer.commit({m.tp: m.offset + 1 for m in batch})
         if points:
             self._send(("points", points))
 
@@ -208,8 +207,8 @@ def _serve(jobs: Connection, replies: Connection) -> None:
             if command == "points":
                 _publish(producer, argument)
                 detection.drain()
-                while batch := dead.poll(0.0, POLL_RECORDS):
-                    dead.commit({m.tp: m.offset + 1 for m in batch})
+                for _ in drain_available(dead, POLL_RECORDS):  # so that the bus lets them go
+                    pass
             elif command == "finish":
                 detection.finish()
                 replies.send(("finished", detection.by_type()))

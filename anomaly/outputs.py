@@ -15,7 +15,7 @@ import orjson
 
 from anomaly.records import Alert
 from lookout.bus import topics
-from lookout.bus.base import Bus, payload
+from lookout.bus.base import Bus, drain_available, payload
 
 __all__ = ["AlertCollector"]
 
@@ -33,13 +33,12 @@ class AlertCollector:
 
     def drain(self) -> int:
         count = 0
-        while batch := self._consumer.poll(0.0, 10_000):
+        for batch in drain_available(self._consumer):
             for message in batch:
                 alert = payload(message, _parse_alert)
                 kept = self.alerts.get(alert.id)
                 if kept is None or alert.revision > kept.revision:
                     self.alerts[alert.id] = alert
-            self._consumer.commit({m.tp: m.offset + 1 for m in batch})
             count += len(batch)
         self.revisions += count
         return count

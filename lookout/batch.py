@@ -29,7 +29,7 @@ from ingest.pipeline import Ingestor, IngestSettings
 from ingest.publish import BusSink
 from ingest.sources import FileSource, Source, open_source
 from lookout.bus import topics
-from lookout.bus.base import payload
+from lookout.bus.base import drain_available, payload
 from lookout.bus.memory import MemoryBus
 from tracks.geojson import GeoJsonTrackWriter
 from tracks.hygiene import TrackSettings
@@ -94,7 +94,7 @@ class _PointCollector:
         self.vessels: set[int] = set()
 
     def drain(self) -> None:
-        while batch := self._consumer.poll(0.0, 10_000):
+        for batch in drain_available(self._consumer):
             for message in batch:
                 point = payload(message, _parse_point)
                 self.points += 1
@@ -104,7 +104,6 @@ class _PointCollector:
                 if point.on_track:
                     self.on_track += 1
                 self._writer.add(point)
-            self._consumer.commit({m.tp: m.offset + 1 for m in batch})
 
 
 def _worth_a_process(paths: list[str], rules: RuleSet) -> bool:
@@ -160,8 +159,8 @@ def process(
             stage.drain()
             detection.drain()
             collector.drain()
-            while batch := dead.poll(0.0, 10_000):
-                dead.commit({m.tp: m.offset + 1 for m in batch})
+            for _ in drain_available(dead):  # read, so that the bus lets them go
+                pass
 
         def after_slice() -> None:
             downstream()

@@ -8,7 +8,7 @@ offset is the next offset it will read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -90,6 +90,14 @@ class Consumer(Protocol):
     def assignment(self) -> set[TopicPartition]: ...
 
     def close(self) -> None: ...
+
+
+def drain_available(consumer: Consumer, max_records: int = 10_000) -> Iterator[list[Message]]:
+    """Every batch available now, without waiting; each is committed once the caller has
+    taken it (batch runs on the in-process bus, which then lets the messages go)."""
+    while batch := consumer.poll(0.0, max_records):
+        yield batch
+        consumer.commit({m.tp: m.offset + 1 for m in batch})
 
 
 class Bus(Protocol):
