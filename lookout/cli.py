@@ -99,11 +99,11 @@ def decode(
     ingestor = Ingestor(JsonLinesSink(out, dead_stream), settings)
     try:
         unreadable = ingest_paths(paths, ingestor)
-    except OutputClosed:
+        out.flush()
+    except (OutputClosed, BrokenPipeError):  # the reader left, maybe before the last flush
         _output_closed(ingestor)
     for path, error in unreadable:
         typer.echo(f"lookout decode: cannot read {path}: {error}", err=True)
-    out.flush()
     dead_stream.flush()
     sys.stderr.write(orjson.dumps(ingestor.stats.summary()).decode() + "\n")
     if unreadable:
