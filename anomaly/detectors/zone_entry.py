@@ -7,13 +7,16 @@ when it is `margin_m` outside it (two resized copies of the zones), and coming b
 alert whose `areas` start with the zones entered (`extra.entered`), then every other zone the
 point falls in. The alert is revised with `end` when the vessel has left all the zones entered.
 
-A vessel whose first fix is already inside is not "entering" unless `alert_on_first_fix`.
-Large merchant traffic (ship types 60-89 by default) and fixed or airborne stations are
-ignored: their transits of a watch area are routine.
+A vessel whose first fix is already inside a zone (even within `margin_m` of its border) is not
+"entering" it unless `alert_on_first_fix`. Large merchant traffic (ship types 60-89 by default)
+and fixed or airborne stations are ignored: their transits of a watch area are routine. A vessel
+seen for less than `static_wait_s` that has not yet told its ship type may be such traffic: its
+alerts are held until the type arrives (and dropped if it is an ignored one) or the wait is over.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import orjson
@@ -38,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "margin_m": 500.0,
     "rearm_s": 3600.0,
     "alert_on_first_fix": False,
+    "static_wait_s": 600.0,  # class A and B vessels send their ship type every 6 min
     "ignore_ship_types": ["60-89"],
     "ignore_mmsi_classes": ["aton", "coast_station", "sar_aircraft"],
     "severity_by_kind": {
@@ -53,10 +57,12 @@ DEFAULTS: dict[str, Any] = {
 
 
 class _VesselState:
-    __slots__ = ("alerts", "inside", "left", "seen", "trail")
+    __slots__ = ("alerts", "first_ts", "held", "inside", "left", "seen", "trail")
 
     def __init__(self) -> None:
         self.seen = False
+        self.first_ts = 0
+        self.held: list[Alert] = []  # revisions not yet published: the ship type is unknown
         self.inside: dict[str, str] = {}  # zone id -> alert id of the episode
         self.left: dict[str, tuple[int, str]] = {}  # zone id -> (left at, alert id)
         self.alerts: dict[str, Alert] = {}  # open episodes by alert id
@@ -66,6 +72,8 @@ class _VesselState:
         return orjson.dumps(
             {
                 "seen": self.seen,
+                "first_ts": self.first_ts,
+                "held": [a.to_dict() for a in self.held],
                 "inside": self.inside,
                 "left": {k: list(v) for k, v in self.left.items()},
                 "alerts": [a.to_dict() for a in self.alerts.values()],
@@ -78,6 +86,8 @@ class _VesselState:
         data = orjson.loads(blob)
         state = cls()
         state.seen = bool(data["seen"])
+        state.first_ts = int(data.get("first_ts", 0))
+        state.held = [Alert.from_dict(raw) for raw in data.get("held", ())]
         state.inside = dict(data["inside"])
         state.left = {k: (int(v[0]), str(v[1])) for k, v in data["left"].items()}
         for raw in data["alerts"]:
@@ -113,6 +123,7 @@ class ZoneEntryDetector:
         self._ignore_types = ship_types(self.params["ignore_ship_types"])
         self._ignore_classes = frozenset(self.params["ignore_mmsi_classes"])
         self._rearm_ms = int(float(self.params["rearm_s"]) * 1000)
+        self._static_wait_ms = int(float(self.params["static_wait_s"]) * 1000)
         self._vessels: dict[int, _VesselState] = {}
 
     # -- protocol ------------------------------------------------------------------------------
@@ -122,12 +133,21 @@ class ZoneEntryDetector:
         if point.mmsi_class in self._ignore_classes:
             return []
         if point.static.ship_type in self._ignore_types:
+            state = self._vessels.get(point.mmsi)
+            if state is not None and state.held:
+                self._drop_held(state)
             return []
         state = self._vessels.get(point.mmsi)
         if state is None:
             state = self._vessels[point.mmsi] = _VesselState()
         lat, lon = point.lat, point.lon
         state.trail.add(point.ts, lon, lat)
+        if not state.seen:
+            state.seen = True
+            state.first_ts = point.ts
+            if not self.params["alert_on_first_fix"]:
+                for zone_id in self._watched.ids_at(lat, lon):
+                    state.inside[zone_id] = ""  # there from the first fix, maybe near its border
         out: list[Alert] = []
         # leaving: outside the grown zone
         staying = set(self._stay.ids_at(lat, lon)) if state.inside else set()
@@ -140,8 +160,6 @@ class ZoneEntryDetector:
                     out.append(self._close(state, alert, point))
         # entering: inside the shrunk zone
         entered = [z for z in self._enter.ids_at(lat, lon) if z not in state.inside]
-        first = not state.seen
-        state.seen = True
         if entered:
             fresh: list[str] = []
             for zone_id in entered:
@@ -153,17 +171,42 @@ class ZoneEntryDetector:
                         out.append(self._reopen(state, alert, point))
                 else:
                     fresh.append(zone_id)
-            if fresh and (not first or self.params["alert_on_first_fix"]):
+            if fresh:
                 alert = self._open(point, fresh)
                 state.alerts[alert.id] = alert
                 for zone_id in fresh:
                     state.inside[zone_id] = alert.id
                 out.append(alert)
-            elif fresh:
-                for zone_id in fresh:
-                    state.inside[zone_id] = ""  # inside from the first fix: no episode
         self._expire(state, point.ts)
+        if state.held or (out and self._type_may_come(state, point)):
+            return self._hold(state, point, out)
         return out
+
+    def _type_may_come(self, state: _VesselState, point: TrackPoint) -> bool:
+        return point.static.ship_type is None and point.ts - state.first_ts < self._static_wait_ms
+
+    def _hold(self, state: _VesselState, point: TrackPoint, out: list[Alert]) -> list[Alert]:
+        """Keep the revisions back while the ship type may still come; then publish them all,
+        detected now."""
+        state.held.extend(out)
+        if self._type_may_come(state, point):
+            return []
+        released = [replace(a, detected_at=point.ts) for a in state.held]
+        state.held = []
+        for alert_id_ in {a.id for a in released} & state.alerts.keys():
+            state.alerts[alert_id_] = replace(state.alerts[alert_id_], detected_at=point.ts)
+        return released
+
+    def _drop_held(self, state: _VesselState) -> None:
+        """The type came and is an ignored one: its held episodes never happened."""
+        dropped = {a.id for a in state.held}
+        state.held = []
+        for zone_id, episode in state.inside.items():
+            if episode in dropped:
+                state.inside[zone_id] = ""
+        state.left = {z: v for z, v in state.left.items() if v[1] not in dropped}
+        for episode in dropped:
+            state.alerts.pop(episode, None)
 
     def advance(self, now_ms: int) -> list[Alert]:
         return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import shapely
@@ -23,7 +24,8 @@ from tests.geo_builders import (
     line,
     vessel_points,
 )
-from tests.track_builders import toward
+from tests.track_builders import make_report, make_static, run, toward
+from tracks.records import TrackPoint
 
 MMSI = 506_100_001
 
@@ -115,6 +117,66 @@ def test_hard_negatives(geo: Geography, box_geo: Geography) -> None:
         RuleConfig("zone_entry", 1, {"alert_on_first_fix": True}), geo=geo
     )
     assert len(feed(first_fix, already_inside)) == 1
+
+
+def test_first_seen_inside_near_the_border_has_not_entered(box_geo: Geography) -> None:
+    # first fix 200 m inside the western border (within the 500 m margin), then deeper in
+    start = toward(10.5, 90.0, 90.0, 200.0)
+    points = vessel_points(MMSI, line(start, 3.0, 90.0, 2.0), 3.0, 90.0)
+    assert feed(ZoneEntryDetector(geo=box_geo), points) == []
+    # 200 m outside instead: that is an entry
+    start = toward(10.5, 90.0, 270.0, 200.0)
+    points = vessel_points(MMSI, line(start, 3.0, 90.0, 2.0), 3.0, 90.0)
+    assert len(feed(ZoneEntryDetector(geo=box_geo), points)) == 1
+
+
+def _just_seen_and_entering(ship_type: int | None, type_at_s: float) -> list[TrackPoint]:
+    """First seen 1.1 km west of the box at 10 kn due east (in 500 m inside after about 5 min);
+    its static report, if any, `type_at_s` after the first fix."""
+    reports: list[Any] = [
+        make_report(mmsi=MMSI, ts=t, lat=lat, lon=lon, sog=10.0, cog=90.0)
+        for t, lat, lon in line((10.5, 89.99), 10.0, 90.0, 1.0)
+    ]
+    if ship_type is not None:
+        reports.append(make_static(mmsi=MMSI, ts=type_at_s, name="LATE", ship_type=ship_type))
+    reports.sort(key=lambda r: r.ts)
+    return [p for p in run(reports)[1] if p.lat is not None]
+
+
+def test_an_entry_waits_for_the_ship_type_of_a_vessel_just_seen(box_geo: Geography) -> None:
+    entry_s = 6 * 60
+    # merchant traffic that told its type 8 min after it was first seen: no alert at all
+    cargo = _just_seen_and_entering(70, 8 * 60)
+    assert feed(ZoneEntryDetector(geo=box_geo), cargo) == []
+    # a fishing vessel: the alert, held until its type came, starts at the entry
+    fishing = _just_seen_and_entering(30, 8 * 60)
+    alerts = feed(ZoneEntryDetector(geo=box_geo), fishing)
+    assert len(alerts) == 1
+    (alert,) = alerts
+    assert alert.start - fishing[0].ts <= entry_s * 1000
+    typed = next(p.ts for p in fishing if p.static.ship_type is not None)
+    assert alert.detected_at == typed > alert.start  # held until the type came
+    assert "fishing" not in alert.reasons[2]  # the type was not known on entry
+    # no type ever: published when the wait is over, 10 min after the first fix
+    silent = _just_seen_and_entering(None, 0)
+    alerts = feed(ZoneEntryDetector(geo=box_geo), silent)
+    assert len(alerts) == 1
+    assert 10 * 60 * 1000 <= alerts[0].detected_at - silent[0].ts <= 11 * 60 * 1000
+    waitless = ZoneEntryDetector(RuleConfig("zone_entry", 2, {"static_wait_s": 0}), geo=box_geo)
+    assert len(feed(waitless, cargo)) == 1  # no waiting: the entry came before the type
+
+
+def test_a_held_entry_survives_a_restart(box_geo: Geography) -> None:
+    points = _just_seen_and_entering(30, 8 * 60)
+    whole = feed(ZoneEntryDetector(geo=box_geo), points)
+    first = ZoneEntryDetector(geo=box_geo)
+    cut = next(i for i, p in enumerate(points) if p.ts - points[0].ts >= 7 * 60 * 1000)
+    assert feed(first, points[:cut]) == []  # entered, held
+    blob = first.state_of(MMSI)
+    assert blob is not None
+    second = ZoneEntryDetector(geo=box_geo)
+    second.restore(MMSI, blob)
+    assert [a.to_dict() for a in feed(second, points[cut:])] == [a.to_dict() for a in whole]
 
 
 def test_other_kinds_can_be_watched(geo: Geography) -> None:
