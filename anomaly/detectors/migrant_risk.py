@@ -5,7 +5,9 @@ departure area, a small fishing or unknown vessel, class B or no static data, st
 passage across open sea toward another country's coast, gaps, stops at sea, idling near a
 destination coast at night, identity anomalies); every `eval_every_min` the model turns them
 into a probability. An alert opens when the probability has been at least the threshold on
-`persist` evaluations in a row; its reasons list each indicator's contribution in an officer's
+`persist` evaluations in a row (4, that is for 1.5 h: a fishing boat heading out to its grounds
+looks like a crossing for an hour or so, then starts fishing; a crossing takes days, so the wait
+costs nothing in warning time); its reasons list each indicator's contribution in an officer's
 words ("Left the departure area (Cox's Bazar - Teknaf coast ...) 14 h ago (+0.21)"). It is
 revised when the score moves by `revise_delta` (or every `revise_every_h`), and ends when the
 score stays under `clear_ratio` of the threshold, or when the vessel has been silent
@@ -50,7 +52,7 @@ class MigrantRiskParams(Params):
     threshold: float | None = Field(None, gt=0, lt=1)  # None: the model's own
     eval_every_min: float = Field(30.0, gt=0)
     min_observed_h: float = Field(1.0, ge=0)
-    persist: int = Field(2, ge=1)
+    persist: int = Field(4, ge=1)
     clear_ratio: float = Field(0.6, gt=0, le=1)
     revise_delta: float = Field(0.1, gt=0)
     revise_every_h: float = Field(2.0, gt=0)

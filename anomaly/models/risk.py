@@ -698,7 +698,7 @@ def choose_threshold(
     y: NDArray[np.int64],
     groups: NDArray[np.int64],
     *,
-    persist: int = 2,
+    persist: int = 4,  # as the migrant_risk rule's default
     max_false_share: float = 0.005,
 ) -> tuple[float, dict[str, float]]:
     """The alert level that alerts the most risky vessels (`persist` evaluations in a row at or

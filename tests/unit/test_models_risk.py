@@ -220,6 +220,38 @@ def test_detector_alerts_on_the_crossing_only(model: RiskModel) -> None:
     assert [a.revision for a in alerts] == list(range(1, len(alerts) + 1))
 
 
+def test_an_hour_that_looks_like_a_crossing_is_not_enough() -> None:
+    """A boat that runs steadily out to sea and then stops (a fishing trip) is not alerted on
+    the default persistence; one that keeps going is. The model scores steady passage only:
+    over the threshold after an hour of it."""
+    from anomaly.models.risk import STEADY_FULL_H
+
+    weights = [0.0] * len(INDICATORS)
+    weights[INDICATORS.index("steady_transit")] = 40.0
+    steady_only = RiskModel(
+        "steady-only",
+        "2024-06-01T00:00:00Z",
+        None,
+        threshold=0.5,
+        folds=[(tuple(weights), -40.0 / STEADY_FULL_H, -1.0, 0.0)],
+    )
+
+    def alerts(out_h: float, **params: object) -> list[object]:
+        points = voyage(405_000_990, hours=out_h)
+        last = points[-1]
+        points += [
+            point(last.mmsi, last.ts + i * 2 * MIN, last.lat or 0, last.lon or 0, 0.3, 0.0)
+            for i in range(1, 120)
+        ]
+        detector = MigrantRiskDetector(rule(**params), model=steady_only)
+        detector.geo = GEO
+        return [a for p in points for a in detector.update(p)]
+
+    assert alerts(2.5, persist=2)  # an hour and a half over the threshold
+    assert not alerts(2.5)
+    assert alerts(6.0)
+
+
 def test_detector_state_survives_a_restart(model: RiskModel) -> None:
     points = voyage(405_000_950)
 
