@@ -15,12 +15,17 @@ the run has lasted `min_duration_h` (`fishing_min_duration_h` for fishing vessel
   `min_drift_kn` (a vessel at anchor swings around its anchor and stays);
 - its reports say drift: it reports being not under command (status 2) in half of them; or,
   where most give a heading (`heading_share`), `deviation_share` of them
-  differ from the course by `min_deviation_deg`; where they do not, the course wanders by
-  `wander_deg` on average from one report to the next, over `wander_min_reports` reports made at
-  `wander_min_kn` or more (below that a course over ground is GPS noise: a boat settling on its
-  mooring is not adrift). Fishing vessels that do not report a status (class B, or status 15)
-  may be drifting with their nets for hours on end: they need the heading evidence and
-  `fishing_min_duration_h`; one reporting a status other than 7 is taken at its word;
+  differ from the course by `min_deviation_deg`; where they do not, the course wanders: it
+  changes by `wander_deg` or more from one report to the next in `wander_share` of
+  `wander_min_reports` or more reports made at `wander_min_kn` or more (below that a course over
+  ground is GPS noise: a boat settling on its mooring is not adrift). A share, not an average:
+  a trawler towing on straight legs turns round now and then, and when it is heard only every
+  few minutes one such turn would lift the average over any limit. Fishing vessels that do not
+  report a status (class B, or status 15) may be drifting with their nets for hours on end:
+  they need the heading evidence and `fishing_min_duration_h`; one reporting a status other
+  than 7 is taken at its word. A class B vessel whose type is not known yet (its static report
+  not heard, as happens for hours with satellite reception) may be such a boat: it needs
+  `fishing_min_duration_h` too;
 - it is not at anchor, moored, aground, fishing or sailing by its status (`not_drifting_status`
   ends a run) and not in an anchorage or port zone.
 
@@ -62,6 +67,7 @@ class DriftingParams(Params):
     deviation_share: float = Field(0.5, gt=0, le=1)
     heading_share: float = Field(0.5, gt=0, le=1)
     wander_deg: float = Field(20.0, gt=0)
+    wander_share: float = Field(0.3, gt=0, le=1)
     wander_min_kn: float = Field(0.5, ge=0)
     wander_min_reports: int = Field(10, ge=2)
     min_duration_h: float = Field(1.0, gt=0)
@@ -88,6 +94,7 @@ class _State(VesselState):
         "n_head",
         "n_nuc",
         "n_told",
+        "n_wide",
         "next_check",
         "prev_cog",
         "run_start",
@@ -105,6 +112,7 @@ class _State(VesselState):
         self.exc_start = 0
         self.n = self.n_head = self.n_dev = self.n_dcog = self.n_told = self.n_nuc = 0
         self.sum_dcog = 0.0
+        self.n_wide = 0  # course changes of wander_deg or more
         self.prev_cog = -1.0
         self.next_check = 0
 
@@ -113,11 +121,12 @@ class _State(VesselState):
 
     def load_json(self, data: list[Any]) -> None:
         super().load_json(data)
-        for name, value in zip(_FIELDS, data[4:], strict=True):
+        for name, value in zip(_FIELDS, data[4:], strict=False):  # older states lack the last
             setattr(self, name, value)
 
 
-_FIELDS: Final = tuple(sorted(_State.__slots__))
+# in the order of the saved state: the fields of version 1, then those added since
+_FIELDS: Final = (*sorted(set(_State.__slots__) - {"n_wide"}), "n_wide")
 
 
 class DriftingDetector(VesselDetector[_State]):
@@ -197,7 +206,9 @@ class DriftingDetector(VesselDetector[_State]):
                 st.n_dev += 1
         if in_band and cog is not None and speed >= self._wander_kn:  # type: ignore[operator]
             if st.prev_cog >= 0:
-                st.sum_dcog += abs(course_change(st.prev_cog, cog))
+                change = abs(course_change(st.prev_cog, cog))
+                st.sum_dcog += change
+                st.n_wide += change >= self.p.wander_deg
                 st.n_dcog += 1
             st.prev_cog = cog
         if not candidate:
@@ -215,7 +226,7 @@ class DriftingDetector(VesselDetector[_State]):
         if ts - st.run_start >= self._min_ms and ts >= st.next_check:
             st.next_check = ts + self._check_ms
             st.static, st.flag = point.static, point.flag
-            if self._drifting(st):
+            if self._drifting(st, point.ais_class == "B"):
                 self._open_episode(point.mmsi, st, st.run_start, ts)
                 return [*(out or ()), self._alert(point.mmsi, st, ts, None)]
         return out or []
@@ -233,6 +244,7 @@ class DriftingDetector(VesselDetector[_State]):
         if point.heading is not None and point.cog is not None:
             st.n_head = st.n_dev = 1
         st.sum_dcog = 0.0
+        st.n_wide = 0
         st.prev_cog = -1.0
         st.next_check = 0
 
@@ -247,13 +259,15 @@ class DriftingDetector(VesselDetector[_State]):
         st.run_start = 0
         return [alert]
 
-    def _drifting(self, st: _State) -> bool:
+    def _drifting(self, st: _State, class_b: bool) -> bool:
         p = self.p
         duration = st.d_ts - st.run_start
         # A fishing vessel whose status says "under way" (not 7, fishing) is taken at its word;
         # one that says nothing (class B, status 15) may be lying to its nets.
-        fishing = st.static.ship_type in self._fishing_types and st.n_told < 0.5 * st.n
-        if fishing and duration < self._fishing_ms:
+        ship_type = st.static.ship_type
+        fishing = ship_type in self._fishing_types and st.n_told < 0.5 * st.n
+        maybe_fishing = fishing or (ship_type is None and class_b and st.n_told < 0.5 * st.n)
+        if maybe_fishing and duration < self._fishing_ms:
             return False
         moved = distance_m(st.s_lat, st.s_lon, st.d_lat, st.d_lon)
         if moved < p.min_displacement_m or knots(moved, duration / 1000) < p.min_drift_kn:
@@ -263,7 +277,7 @@ class DriftingDetector(VesselDetector[_State]):
         elif st.n_head >= p.heading_share * st.n:
             if st.n_dev < p.deviation_share * st.n_head:
                 return False
-        elif fishing or st.n_dcog < p.wander_min_reports or st.sum_dcog / st.n_dcog < p.wander_deg:
+        elif fishing or st.n_dcog < p.wander_min_reports or st.n_wide < p.wander_share * st.n_dcog:
             return False
         return not self.context.in_anchorage(st.d_lat, st.d_lon)
 
@@ -290,8 +304,10 @@ class DriftingDetector(VesselDetector[_State]):
             )
         elif st.n_dcog:
             reasons.append(
-                f"No heading reported; its course wanders {st.sum_dcog / st.n_dcog:.0f}° on "
-                "average from one report to the next."
+                f"No heading reported; its course wanders: it changes by "
+                f"{self.p.wander_deg:.0f}° or more from one report to the next in "
+                f"{st.n_wide / st.n_dcog:.0%} of its reports ({st.sum_dcog / st.n_dcog:.0f}° on "
+                "average)."
             )
         if end is not None:
             reasons.append(f"Stopped drifting at {fmt_utc(end)}.")

@@ -127,3 +127,34 @@ def test_a_boat_settling_on_its_mooring_without_a_heading_is_not_drifting() -> N
         Leg(hours(2), 0.1, 0.0, no_heading=True, every_s=180, course_noise=120.0),
     ]
     assert run(build(sail(BOAT, legs, ais_class="B"), statics(BOAT, 37, hours(4)))) == []
+
+
+def test_a_trawler_heard_every_few_minutes_turning_round_is_not_drifting() -> None:
+    # tows of an hour and of 40 minutes back and forth, heard every 5 or 10 minutes, no heading,
+    # no type: each turn-round adds 180° to few reports, so the average course change is over
+    # 20°; the share of reports that change course is small
+    for every_s in (300, 600):
+        legs = []
+        for _ in range(6):
+            legs.append(
+                Leg(minutes(60), 2.8, 290.0, no_heading=True, course_noise=3.0, every_s=every_s)
+            )
+            legs.append(
+                Leg(minutes(40), 2.8, 110.0, no_heading=True, course_noise=3.0, every_s=every_s)
+            )
+        assert run(build(sail(BOAT, legs))) == [], every_s
+
+
+def test_a_class_b_boat_of_unknown_type_may_be_lying_to_its_nets() -> None:
+    def lying_to_nets(drift_hours: float, ship_type: int | None) -> list:
+        legs = [
+            Leg(hours(1), 8.0, 100.0, nav_status=None),
+            Leg(hours(drift_hours), 1.2, 200.0, heading=290.0, course_noise=8.0, nav_status=None),
+            Leg(hours(1), 8.0, 100.0, nav_status=None),
+        ]
+        types = [statics(BOAT, ship_type, hours(drift_hours + 2))] if ship_type else []
+        return build(sail(BOAT, legs, ais_class="B"), *types)
+
+    assert run(lying_to_nets(3.0, None)) == []  # its type not heard: maybe a gillnetter
+    assert len(final(run(lying_to_nets(3.0, 70)))) == 1  # a cargo ship is adrift
+    assert len(final(run(lying_to_nets(9.0, None)))) == 1  # nobody lies to a net all day
