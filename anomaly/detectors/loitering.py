@@ -18,7 +18,9 @@ Not loitering:
   (course changes of 45 degrees or more while making way). A fishing vessel lying to drift nets
   moves exactly like a vessel loitering, for hours, then shoots its net again a little way off;
   so a fishing vessel that shows no sign of fishing must linger `fishing_min_duration_h` (longer
-  than a net's soak) without moving off even briefly to be loitering.
+  than a net's soak) without moving off even briefly to be loitering. A class B vessel whose
+  type is not known yet (its static report not heard, as happens for hours with satellite
+  reception) may be such a boat, and is judged like one; mother ships carry class A.
 - aids to navigation, base stations, SAR aircraft and distress beacons.
 
 Speeds are the reported speed over ground (far less noisy at low speed than positions, whose
@@ -218,7 +220,7 @@ class LoiteringDetector(VesselDetector[_State]):
         elif st.slow_ts - st.run_start >= self._min_ms and ts >= st.next_check:
             st.next_check = ts + self._check_ms
             st.static, st.flag = point.static, point.flag
-            if self._loitering(st):
+            if self._loitering(st, point.ais_class == "B"):
                 self._open_episode(point.mmsi, st, st.run_start, ts)
                 return [*(out or ()), self._alert(point.mmsi, st, ts, None)]
         return out or []
@@ -263,7 +265,7 @@ class LoiteringDetector(VesselDetector[_State]):
         st.run_start = 0
         return [alert]
 
-    def _loitering(self, st: _State) -> bool:
+    def _loitering(self, st: _State, class_b: bool) -> bool:
         """Whether the run so far is loitering (not anchoring, not fishing, far from shore)."""
         p = self.p
         total = st.t_total
@@ -271,7 +273,9 @@ class LoiteringDetector(VesselDetector[_State]):
             return False
         if st.t_anchor >= p.anchored_share * total or st.t_fish >= p.fishing_status_share * total:
             return False
-        if st.static.ship_type in self._fishing_types and (
+        ship_type = st.static.ship_type
+        maybe_fishing = ship_type in self._fishing_types or (ship_type is None and class_b)
+        if maybe_fishing and (
             self._fishing_pattern(st) or st.slow_ts - st.calm_start < self._fishing_ms
         ):
             return False

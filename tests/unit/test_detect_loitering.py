@@ -81,6 +81,20 @@ def test_a_fishing_vessel_lingering_longer_than_any_soak_is_loitering() -> None:
     assert any("not moving like one fishing" in r for r in alert.reasons)
 
 
+def test_a_class_b_boat_whose_type_is_not_heard_may_be_lying_to_its_nets() -> None:
+    def lingering(slow_hours: float, ais_class: str) -> list:
+        legs = [
+            Leg(hours(1), 10.0, 90.0, nav_status=None),
+            Leg(hours(slow_hours), 0.8, 200.0, wander=6.0, nav_status=None),
+            Leg(hours(1), 11.0, 120.0, nav_status=None),
+        ]
+        return build(sail(VESSEL, legs, ais_class=ais_class))  # no static report heard
+
+    assert run(lingering(8, "B")) == []  # maybe a gillnetter
+    assert len(final(run(lingering(8, "A")))) == 1  # class A: the watch is about such ships
+    assert len(final(run(lingering(14, "B")))) == 1  # longer than any soak
+
+
 def test_a_gillnetter_shooting_its_net_again_and_again_is_not_loitering() -> None:
     legs = []
     for _ in range(4):  # five-hour soaks, the net shot again a few kilometres off
