@@ -213,11 +213,13 @@ def test_a_bad_rule_is_refused_with_each_problem_located(bench: Any) -> None:
     )
     assert ["params", "max_distanse_m"] in [e["loc"] for e in body["errors"]]
     # A model file is unpickled by its detector: its path is not the API's to set.
-    risk = client.get("/v1/rules/migrant_risk").json()["active"]["params"]
+    current = client.get("/v1/rules/migrant_risk")
+    risk = current.json()["active"]["params"]
     body = is_problem(
         put(
             client,
             {"params": {**risk, "model_path": "/tmp/evil.joblib"}, "comment": "x"},
+            current.headers["etag"],
             rule="migrant_risk",
         ),
         422,
@@ -351,12 +353,13 @@ def test_seeding_imports_the_operators_edits_and_keeps_the_analysts(
         == 200
     )
     server.stop()
-    # The operator edits the file by hand: drifting raised to version 2 (imported as the
-    # active version), ais_gap changed without raising its version (the database's is kept).
+    # The operator edits the file by hand: drifting raised a version (imported as the active
+    # version), ais_gap changed without raising its version (the database's is kept).
     data = yaml.safe_load((bench_config / "rules.yaml").read_text())
     for entry in data["rules"]:
         if entry["id"] == "drifting":
-            entry["version"] = 2
+            shipped_drifting = entry["version"]
+            entry["version"] = shipped_drifting + 1
             entry["params"]["min_duration_h"] = 2.0
         if entry["id"] == "ais_gap":
             entry["params"]["open_sea_h"] = 12.0
@@ -367,7 +370,7 @@ def test_seeding_imports_the_operators_edits_and_keeps_the_analysts(
     assert rules["loitering"]["active_version"] == 2  # the analysts' edit survives a restart
     assert len(rules["loitering"]["history"]) == 2  # and nothing was imported twice
     drifting = rules["drifting"]
-    assert drifting["active_version"] == 2 and drifting["deployed"]
+    assert drifting["active_version"] == shipped_drifting + 1 and drifting["deployed"]
     assert drifting["active"]["params"]["min_duration_h"] == 2.0
     assert drifting["active"]["origin"] == "config"
     gap = rules["ais_gap"]
