@@ -9,9 +9,20 @@ of 0.01 degree cells over the latest positions; the other vessel's position dead
 point's time, if it is fresher than `max_staleness_s`). A pair's episode starts at its first
 close observation; it goes on while observations stay close, holds while they are between
 `max_distance_m` and `part_distance_m`, and ends when one is farther than `part_distance_m`
-(parted) or none has been close for `max_gap_s` (lost). One alert per pair and episode, id from
-the sorted pair and the episode start, opened when the episode qualifies, revised every
-`revise_every_s` as the meeting goes on, and revised with `end` when they part.
+(parted) or none has been close for `max_gap_s` (lost). A silence is not a parting, though: a
+small boat heard only in satellite passes, every half hour to hour and a half, beside a ship
+heard all the time. So while one of the two keeps reporting (at least every `max_staleness_s`)
+below `max_median_sog_kn`, it cannot have gone far from the meeting, and the pair waits for the
+silent one up to `max_silent_gap_s`: if it is heard close again, the episode goes on (as
+Global Fishing Watch's tracks, interpolated across the silence, would show them together).
+Two vessels both silent (ferries switched off for the night on the same berth) are lost after
+`max_gap_s`: nobody saw them together. A dead-reckoned position can overshoot (a boat that
+stopped after coming alongside at 7 kn): a pair parts only when both the dead-reckoned and
+the last reported position of the other are `part_distance_m` away.
+
+One alert per pair and episode, id from the sorted pair and the episode start, opened when the
+episode qualifies, revised every `revise_every_s` as the meeting goes on, and revised with `end`
+when they part.
 
 Thinned per vessel in event time: a vessel's point less than `min_interval_s` (30 s) after the
 last of its points used is skipped, as `anomaly.cell_router` does before the distributed
@@ -71,6 +82,7 @@ DEFAULTS: dict[str, Any] = {
     "min_port_distance_km": 10.0,
     "min_shore_nm": 1.0,
     "max_gap_s": 1800.0,
+    "max_silent_gap_s": 5400.0,  # one keeps reporting beside the other's last position
     "max_staleness_s": 600.0,
     "revise_every_s": 1800.0,
     "ignore_ship_types": [50, 52, 53],
@@ -134,6 +146,7 @@ class _Pair:
         "b",
         "d_min",
         "d_sum",
+        "held",
         "hist",
         "last",
         "lat_sum",
@@ -155,6 +168,7 @@ class _Pair:
         self.track: list[list[float]] = []  # [ts, lon_a, lat_a, lon_b, lat_b]
         self.alert: Alert | None = None
         self.revised_at = 0
+        self.held = 0  # when one vessel last kept watch beside the silent other's position
 
     @property
     def key(self) -> tuple[int, int]:
@@ -185,6 +199,7 @@ class _Pair:
             "track": self.track,
             "alert": self.alert.to_dict() if self.alert else None,
             "revised_at": self.revised_at,
+            "held": self.held,
         }
 
     @classmethod
@@ -198,6 +213,7 @@ class _Pair:
         pair.track = [list(r) for r in d["track"]]
         pair.alert = Alert.from_dict(d["alert"]) if d["alert"] else None
         pair.revised_at = int(d["revised_at"])
+        pair.held = int(d.get("held", 0))
         return pair
 
 
@@ -238,6 +254,7 @@ class EncounterDetector:
         self._slow_kn = float(p["max_median_sog_kn"])
         self._min_shore = float(p["min_shore_nm"])
         self._gap_ms = int(float(p["max_gap_s"]) * 1000)
+        self._silent_gap_ms = max(self._gap_ms, int(float(p["max_silent_gap_s"]) * 1000))
         self._stale_ms = int(float(p["max_staleness_s"]) * 1000)
         self._revise_ms = int(float(p["revise_every_s"]) * 1000)
         self._every_ms = round(float(p["min_interval_s"]) * 1000)
@@ -279,9 +296,9 @@ class EncounterDetector:
                 continue
             seen.add(other)
             olat, olon = other_fix.at(ts)
-            out.extend(
-                self._observe(mmsi, fix, other, olat, olon, sog, _metres(lat, lon, olat, olon))
-            )
+            metres = _metres(lat, lon, olat, olon)
+            parted = metres > self._part_m and self._apart(fix, other_fix)
+            out.extend(self._observe(mmsi, fix, other, olat, olon, sog, metres, parted))
         for key in sorted(self._pairs_of.get(mmsi, ())):
             pair = self._pairs.get(key)
             if pair is None:
@@ -292,20 +309,55 @@ class EncounterDetector:
             partner = self._fixes.get(other)
             if partner is not None and abs(ts - partner.ts) <= self._stale_ms:
                 olat, olon = partner.at(ts)
-                if _metres(lat, lon, olat, olon) > self._part_m:
+                if _metres(lat, lon, olat, olon) > self._part_m and self._apart(fix, partner):
                     out.extend(self._end(pair, parted=True))
                     continue
             if ts - pair.last > self._gap_ms:
-                out.extend(self._end(pair, parted=False))
+                if self._keeps_watch(pair, previous, fix, partner, sog):
+                    pair.held = ts
+                else:
+                    out.extend(self._end(pair, parted=False))
         return out
+
+    def _apart(self, fix: _Fix, other: _Fix) -> bool:
+        return _metres(fix.lat, fix.lon, other.lat, other.lon) > self._part_m
+
+    def _keeps_watch(
+        self,
+        pair: _Pair,
+        previous: _Fix | None,
+        fix: _Fix,
+        partner: _Fix | None,
+        sog: float | None,
+    ) -> bool:
+        """Whether the vessel of `fix`, reporting regularly and slowly (so still near the
+        meeting), waits for its silent partner: within `max_silent_gap_s` of their last close
+        observation."""
+        return (
+            fix.ts - pair.last <= self._silent_gap_ms
+            and sog is not None
+            and sog < self._slow_kn
+            and previous is not None
+            and fix.ts - previous.ts <= self._stale_ms
+            and partner is not None
+            and fix.ts - partner.ts > self._stale_ms
+        )
+
+    def _lost(self, pair: _Pair, now: int) -> bool:
+        """No close observation for too long: `max_gap_s`, or `max_silent_gap_s` while one of
+        the two kept watch until `max_staleness_s` ago."""
+        gap = now - pair.last
+        if gap <= self._gap_ms:
+            return False
+        return gap > self._silent_gap_ms or now - pair.held > self._stale_ms
 
     def advance(self, now_ms: int) -> list[Alert]:
         out: list[Alert] = []
-        for pair in [p for p in self._pairs.values() if now_ms - p.last > self._gap_ms]:
+        for pair in [p for p in self._pairs.values() if self._lost(p, now_ms)]:
             out.extend(self._end(pair, parted=False))
         if now_ms - self._evicted_at > self._gap_ms:
             self._evicted_at = now_ms
-            horizon = max(self._gap_ms, self._stale_ms) * 2
+            horizon = max(self._silent_gap_ms, self._stale_ms) * 2
             for mmsi in [m for m, f in self._fixes.items() if now_ms - f.ts > horizon]:
                 if not self._pairs_of.get(mmsi):
                     self.forget(mmsi)
@@ -380,16 +432,17 @@ class EncounterDetector:
         olon: float,
         sog: float | None,
         metres: float,
+        parted: bool,
     ) -> list[Alert]:
         key = (mmsi, other) if mmsi < other else (other, mmsi)
         pair = self._pairs.get(key)
-        if pair is not None and fix.ts - pair.last > self._gap_ms:
+        if pair is not None and self._lost(pair, fix.ts):
             ended = self._end(pair, parted=False)
             pair = None
         else:
             ended = []
         if metres > self._close_m:
-            if pair is not None and metres > self._part_m:
+            if pair is not None and parted:
                 return [*ended, *self._end(pair, parted=True)]
             return ended
         if pair is None:

@@ -121,6 +121,39 @@ def test_two_vessels_passing_each_other_at_speed(geo: Geography) -> None:
     assert feed(EncounterDetector(geo=geo), stream, then_ms=stream[-1].ts + 7_200_000) == []
 
 
+def test_a_boat_heard_only_in_satellite_passes_beside_a_ship(geo: Geography) -> None:
+    # the ship, drifting at 1 kn, is heard every minute; the boat beside it every 50 minutes
+    fixes = line(BAY_EAST, 1.0, 45.0, 3.5)
+    ship = vessel_points(B, fixes, 1.0, 45.0, ship_type=70)
+    passes = beside(fixes, 90.0, 150.0)[::50]
+    boat = vessel_points(A, passes, 1.0, 45.0, ship_type=30)
+    points = merge(ship, boat)
+    alerts = feed(EncounterDetector(geo=geo), points, then_ms=points[-1].ts + 3_600_000)
+    (alert,) = final(alerts).values()
+    # one episode across the silences (the ship's reports count with the boat's last fix for
+    # max_staleness_s after it)
+    assert alert.start == ms(0) and boat[-1].ts <= alert.end <= boat[-1].ts + 600_000
+    # heard every 50 minutes both of them: nobody saw them together in between
+    both_sparse = merge(vessel_points(B, fixes[25::50], 1.0, 45.0, ship_type=70), boat)
+    assert feed(EncounterDetector(geo=geo), both_sparse, then_ms=points[-1].ts) == []
+    # the regular one moving on at speed is not waiting for anyone
+    leaving = fixes[:60] + line(fixes[59][1:], 8.0, 45.0, 2.5, t0_s=fixes[59][0] + 60)
+    ship = vessel_points(B, leaving, None, 45.0, ship_type=70)
+    assert feed(EncounterDetector(geo=geo), merge(ship, boat), then_ms=points[-1].ts) == []
+
+
+def test_a_boat_that_stops_alongside_has_not_parted(geo: Geography) -> None:
+    # it comes alongside at 7 kn and stops, heard again only 40 minutes later: its position
+    # dead-reckoned at 7 kn runs off, its last one is alongside
+    fixes = line(BAY_EAST, 0.5, 45.0, 3.0)
+    ship = vessel_points(B, fixes, 0.5, 45.0, ship_type=70)
+    arrival = vessel_points(A, beside(fixes[:1], 90.0, 150.0), 7.0, 45.0, ship_type=30)
+    stay = vessel_points(A, beside(fixes[40::10], 90.0, 150.0), 0.5, 45.0, ship_type=30)
+    points = merge(ship, merge(arrival, stay))
+    (alert,) = final(feed(EncounterDetector(geo=geo), points)).values()
+    assert alert.start == ms(0)
+
+
 def test_same_ids_when_replayed_and_after_a_restart(geo: Geography) -> None:
     points = meeting(hours=4)
     whole = feed(EncounterDetector(geo=geo), points, then_ms=points[-1].ts + 3_600_000)
