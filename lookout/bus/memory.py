@@ -85,21 +85,24 @@ class MemoryBus:
         return MemoryProducer(self)
 
     def _append(self, topic: str, value: bytes, key: bytes | None, record: Any = None) -> None:
+        self._append_all(topic, ((key, value, record),))
+
+    def _append_all(self, topic: str, messages: Iterable[tuple[bytes | None, bytes, Any]]) -> None:
         if topic not in self._topics:
             self.ensure_topics([topic])
+        make = Message._make
         with self._lock:
             partitions = self._topics[topic]
-            if key is None:
-                index = next(self._round_robin) % len(partitions)
-            else:
-                index = self._partition(key, len(partitions))
-            part = partitions[index]
-            offset = part.base + len(part.messages)
-            part.messages.append(
-                Message._make(
-                    (topic, index, offset, key, value, time.time_ns() // 1_000_000, record)
-                )
-            )
+            count = len(partitions)
+            now_ms = time.time_ns() // 1_000_000
+            for key, value, record in messages:
+                if key is None:
+                    index = next(self._round_robin) % count
+                else:
+                    index = self._partition(key, count)
+                part = partitions[index]
+                offset = part.base + len(part.messages)
+                part.messages.append(make((topic, index, offset, key, value, now_ms, record)))
             if self._lock._waiters:  # type: ignore[attr-defined]  # skip the wake-up call
                 self._lock.notify_all()
 
@@ -185,6 +188,13 @@ class MemoryProducer:
 
     def send_record(self, topic: str, record: Serializable, key: bytes | None = None) -> None:
         self._bus._append(topic, b"", key, record)
+
+    def send_all(
+        self, topic: str, messages: Iterable[tuple[bytes | None, bytes, Serializable | None]]
+    ) -> None:
+        """(key, value, record) messages in order, as `send` (record None) or `send_record`
+        (value b"") would append them one by one; the bus's lock is taken once."""
+        self._bus._append_all(topic, messages)
 
     def flush(self, timeout_s: float | None = None) -> None:
         return None

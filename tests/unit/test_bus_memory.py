@@ -73,6 +73,31 @@ def test_offsets_are_consecutive_per_partition() -> None:
         assert end == len(by_partition.get(partition.partition, []))
 
 
+def test_send_all_appends_as_sends_one_by_one() -> None:
+    messages = [
+        (
+            f"vessel-{i % 7}".encode(),
+            b"" if i % 3 else f"{i}".encode(),
+            ("point", i) if i % 3 else None,
+        )
+        for i in range(60)
+    ]
+    one_by_one, at_once = MemoryBus(default_partitions=4), MemoryBus(default_partitions=4)
+    producer = one_by_one.producer()
+    for key, value, record in messages:
+        if record is None:
+            producer.send(TOPIC, value, key)
+        else:
+            producer.send_record(TOPIC, record, key)
+    at_once.producer().send_all(TOPIC, messages)
+
+    def seen(bus: MemoryBus) -> list[tuple[object, ...]]:
+        got = drain(bus.consumer([TOPIC], "g"))
+        return sorted((m.partition, m.offset, m.key, m.value, m.record) for m in got)
+
+    assert seen(at_once) == seen(one_by_one) and len(seen(at_once)) == 60
+
+
 def test_unkeyed_messages_spread_over_partitions() -> None:
     bus = MemoryBus(default_partitions=4)
     producer = bus.producer()
