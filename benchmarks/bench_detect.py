@@ -33,6 +33,7 @@ from anomaly.rules import dump_rules, load_rules  # noqa: E402
 from ingest.pipeline import IngestSettings  # noqa: E402
 from lookout.batch import process  # noqa: E402
 from lookout.evaluate import evaluate, load_alerts, print_report  # noqa: E402
+from lookout.runtime import tune_gc  # noqa: E402
 from lookout.sim.scenario import ScenarioSettings  # noqa: E402
 from lookout.sim.truth import read_truth  # noqa: E402
 from lookout.simulate import write_scenario  # noqa: E402
@@ -86,6 +87,7 @@ def interleaved(
 
 
 def main() -> None:
+    tune_gc()  # as the `lookout` command does
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vessels", type=int, default=300)
     parser.add_argument("--hours", type=float, default=24.0)

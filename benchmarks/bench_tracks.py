@@ -46,6 +46,7 @@ from ingest.pipeline import Ingestor, IngestSettings  # noqa: E402
 from ingest.records import PositionReport  # noqa: E402
 from ingest.service import ingest_paths  # noqa: E402
 from lookout.batch import process  # noqa: E402
+from lookout.runtime import tune_gc  # noqa: E402
 from lookout.simulate import simulate  # noqa: E402
 from tests.builders import CollectingSink  # noqa: E402
 from tracks.builder import TrackBuilder  # noqa: E402
@@ -211,6 +212,7 @@ def kafka_ingest_to_tracks(path: Path, lines: int) -> tuple[float, int] | str:
 
 
 def main() -> None:
+    tune_gc()  # as the `lookout` command does
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vessels", type=int, default=400)
     parser.add_argument("--hours", type=float, default=2.0)

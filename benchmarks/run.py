@@ -44,6 +44,7 @@ from ingest.sources import open_source  # noqa: E402
 from lookout.bus import topics  # noqa: E402
 from lookout.bus.memory import MemoryBus  # noqa: E402
 from lookout.cli import JsonLinesSink  # noqa: E402
+from lookout.runtime import tune_gc  # noqa: E402
 from lookout.simulate import simulate  # noqa: E402
 
 BASELINE = "bare pyais decode (baseline)"
@@ -176,6 +177,7 @@ def kafka_publish(path: Path, bootstrap: str) -> int:
 
 
 def main() -> None:
+    tune_gc()  # as the `lookout` command does
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vessels", type=int, default=300)
     parser.add_argument("--hours", type=float, default=1.2)

@@ -16,6 +16,7 @@ from ingest.pipeline import Ingestor, IngestSettings, InputFormat
 from ingest.records import DeadLetter, PositionReport, StaticReport
 from ingest.service import ingest_paths
 from lookout import cli_analysis
+from lookout.runtime import tune_gc
 
 if TYPE_CHECKING:
     from lookout.bus.kafka import KafkaBus
@@ -358,6 +359,7 @@ cli_analysis.register(app)
 
 def main() -> None:  # pragma: no cover - console entry point
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    tune_gc()
     app()
 
 
