@@ -95,7 +95,8 @@ def test_send_all_appends_as_sends_one_by_one() -> None:
         got = drain(bus.consumer([TOPIC], "g"))
         return sorted((m.partition, m.offset, m.key, m.value, m.record) for m in got)
 
-    assert seen(at_once) == seen(one_by_one) and len(seen(at_once)) == 60
+    appended = seen(at_once)
+    assert appended == seen(one_by_one) and len(appended) == 60
 
 
 def test_unkeyed_messages_spread_over_partitions() -> None:
