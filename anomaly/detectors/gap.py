@@ -13,10 +13,13 @@ Silence alone is not enough, because most silences are reception, not the vessel
   rescue, law enforcement: on duty they switch off as a matter of course, and the partners
   know where their own ships are);
 - **it must have been reporting regularly**: `min_reports` reports over `min_history_min` at most
-  none of them but one more than `max_gap_share` of the threshold apart (a vessel glimpsed now
-  and then says nothing by falling silent; one heard in every satellite pass, every 20 to 60
-  minutes, does when it misses hours of them). In a watch area a vessel heard too patchily
-  for the shorter threshold is judged at the open-sea one;
+  none of them but one more than `max_gap_share` of the threshold apart, and on average at most
+  `max_interval_share` of the threshold apart (a vessel glimpsed now and then says nothing by
+  falling silent; one heard in every satellite pass, every 20 to 60 minutes, does when it misses
+  hours of them; and a silence says something only when it is long against the vessel's own
+  usual interval: a class B set heard every 20 minutes on average, its 2 W at the edge of a
+  receiver's range, misses two hours of reports now and then). In a watch area a vessel heard
+  too patchily for the shorter threshold is judged at the open-sea one;
 - **not at its berth**: moored (status 5), or stationary in an anchorage or port zone or within
   `port_shore_nm` of shore, or where it went silent before and came back from (a ferry
   that switches off at night on the same berth);
@@ -106,6 +109,7 @@ class GapParams(Params):
     min_reports: int = Field(10, ge=2)
     min_history_min: float = Field(30.0, ge=0)
     max_gap_share: float = Field(0.5, gt=0, le=1)
+    max_interval_share: float = Field(0.1, gt=0, le=1)
     cell_deg: float = Field(0.1, gt=0, le=5)
     peer_window_h: float = Field(1.0, gt=0)
     grace_min: float = Field(20.0, ge=0)
@@ -491,6 +495,7 @@ class GapDetector(VesselDetector[_State]):
             n >= self.p.min_reports
             and span >= self._min_history_ms
             and sil[_S_GAP] <= self.p.max_gap_share * threshold
+            and span <= self.p.max_interval_share * threshold * max(n - 1, 1)
         )
 
     # -- decisions ------------------------------------------------------------------------

@@ -230,6 +230,27 @@ def test_heard_only_in_satellite_passes_a_watch_area_vessel_is_judged_at_six_hou
     assert gap.detected_at - gap.start == 6 * 3_600_000
 
 
+def test_a_silence_must_be_long_against_the_vessels_own_interval() -> None:
+    """Heard every 20 minutes on average (a class B set at the edge of a receiver's range): in
+    a watch area, three hours of silence are not ten of its usual intervals; seven are."""
+    watch = DetectContext(in_watch_area=lambda lat, lon: True)
+    patchy = [Leg(hours(4), 1.0, 45.0, every_s=1200)]
+    heard = sail(TARGET, patchy, ais_class="B")
+    end = hours(4)
+
+    def back_after(silent_h: float) -> list[PositionReport]:
+        leg = [Leg(hours(1), 1.0, 45.0, every_s=1200)]
+        return sail(TARGET, leg, t0_s=end + hours(silent_h), ais_class="B")
+
+    assert run(build(heard, back_after(3), *neighbours()), watch) == []
+    (gap,) = final(run(build(heard, back_after(7), *neighbours()), watch)).values()
+    assert gap.detected_at - gap.start == 6 * 3_600_000  # the open-sea threshold
+    # heard every 5 minutes, two hours are enough
+    often = sail(TARGET, [Leg(hours(4), 1.0, 45.0, every_s=300)], ais_class="B")
+    (gap,) = final(run(build(often, back_after(3), *neighbours()), watch)).values()
+    assert gap.detected_at - gap.start == 2 * 3_600_000
+
+
 def test_a_departure_area_is_watched_like_a_watch_area() -> None:
     context = DetectContext(in_departure_area=lambda lat, lon: True)
     points = build(dark_vessel(hours(2), hours(5)), *neighbours())
