@@ -64,11 +64,15 @@ class JsonLinesSink:
     """`lookout decode` output: records to one stream, dead letters to another."""
 
     def __init__(self, out: BinaryIO, dead: BinaryIO) -> None:
-        self._out = out
+        self._write = out.write
         self._dead = dead
 
     def record(self, report: PositionReport | StaticReport) -> None:
-        self._emit(self._out, orjson.dumps(report.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+        line = orjson.dumps(report.to_dict(), option=orjson.OPT_APPEND_NEWLINE)
+        try:  # inline, not through _emit: once per record, a call costs 3 % of decode
+            self._write(line)
+        except BrokenPipeError:
+            raise OutputClosed from None
 
     def deadletter(self, letter: DeadLetter) -> None:
         self._emit(self._dead, orjson.dumps(letter.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
