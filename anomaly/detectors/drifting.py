@@ -49,6 +49,7 @@ from anomaly.detectors.vessel import (
     fmt_km,
     fmt_kn,
     fmt_utc,
+    may_be_fishing,
 )
 from anomaly.records import Alert, AlertType, Severity, Tlp
 from tracks.hygiene import course_change, distance_m, initial_bearing, knots
@@ -264,9 +265,11 @@ class DriftingDetector(VesselDetector[_State]):
         duration = st.d_ts - st.run_start
         # A fishing vessel whose status says "under way" (not 7, fishing) is taken at its word;
         # one that says nothing (class B, status 15) may be lying to its nets.
-        ship_type = st.static.ship_type
-        fishing = ship_type in self._fishing_types and st.n_told < 0.5 * st.n
-        maybe_fishing = fishing or (ship_type is None and class_b and st.n_told < 0.5 * st.n)
+        says_nothing = st.n_told < 0.5 * st.n
+        fishing = st.static.ship_type in self._fishing_types and says_nothing
+        maybe_fishing = says_nothing and may_be_fishing(
+            st.static.ship_type, self._fishing_types, class_b
+        )
         if maybe_fishing and duration < self._fishing_ms:
             return False
         moved = distance_m(st.s_lat, st.s_lon, st.d_lat, st.d_lon)

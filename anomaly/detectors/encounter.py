@@ -297,7 +297,7 @@ class EncounterDetector:
             seen.add(other)
             olat, olon = other_fix.at(ts)
             metres = _metres(lat, lon, olat, olon)
-            parted = metres > self._part_m and self._apart(fix, other_fix)
+            parted = self._apart(fix, other_fix, metres)
             out.extend(self._observe(mmsi, fix, other, olat, olon, sog, metres, parted))
         for key in sorted(self._pairs_of.get(mmsi, ())):
             pair = self._pairs.get(key)
@@ -309,7 +309,7 @@ class EncounterDetector:
             partner = self._fixes.get(other)
             if partner is not None and abs(ts - partner.ts) <= self._stale_ms:
                 olat, olon = partner.at(ts)
-                if _metres(lat, lon, olat, olon) > self._part_m and self._apart(fix, partner):
+                if self._apart(fix, partner, _metres(lat, lon, olat, olon)):
                     out.extend(self._end(pair, parted=True))
                     continue
             if ts - pair.last > self._gap_ms:
@@ -319,8 +319,13 @@ class EncounterDetector:
                     out.extend(self._end(pair, parted=False))
         return out
 
-    def _apart(self, fix: _Fix, other: _Fix) -> bool:
-        return _metres(fix.lat, fix.lon, other.lat, other.lon) > self._part_m
+    def _apart(self, fix: _Fix, other: _Fix, reckoned_m: float) -> bool:
+        """Parted: `reckoned_m` (to the other's dead-reckoned position) and the distance to its
+        last reported one both beyond `part_distance_m`."""
+        return (
+            reckoned_m > self._part_m
+            and _metres(fix.lat, fix.lon, other.lat, other.lon) > self._part_m
+        )
 
     def _keeps_watch(
         self,

@@ -495,7 +495,7 @@ class GapDetector(VesselDetector[_State]):
             n >= self.p.min_reports
             and span >= self._min_history_ms
             and sil[_S_GAP] <= self.p.max_gap_share * threshold
-            and span <= self.p.max_interval_share * threshold * max(n - 1, 1)
+            and _mean_interval(sil) <= self.p.max_interval_share * threshold
         )
 
     # -- decisions ------------------------------------------------------------------------
@@ -751,9 +751,9 @@ class GapDetector(VesselDetector[_State]):
         sil = st.sil
         assert ep is not None and sil is not None
         start, lat, lon, sog, cog = sil[_S_START : _S_COG + 1]
-        n, run_start, watch = sil[_S_N], sil[_S_RUN], sil[_S_WATCH]
+        n, watch = sil[_S_N], sil[_S_WATCH]
         verdict, heard, silent = sil[_S_VERDICT : _S_VERDICT + 3]
-        interval = (start - run_start) / max(n - 1, 1)
+        interval = _mean_interval(sil)
         cadence = f"{interval / 1000:.0f} s" if interval < 90_000 else fmt_hours(interval)
         silence = (end if end is not None else ep.detected_at) - start
         extra: dict[str, Any] = {
@@ -901,3 +901,10 @@ def _remove(index: dict[int, list[int]], key: int, mmsi: int) -> None:
         members.remove(mmsi)
         if not members:
             del index[key]
+
+
+def _mean_interval(sil: list[Any]) -> float:
+    """Milliseconds between the vessel's reports, on average, before it fell silent."""
+    span: int = sil[_S_START] - sil[_S_RUN]
+    reports: int = sil[_S_N]
+    return span / max(reports - 1, 1)

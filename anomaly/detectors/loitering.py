@@ -44,6 +44,7 @@ from anomaly.detectors.vessel import (
     fmt_km,
     fmt_kn,
     fmt_utc,
+    may_be_fishing,
 )
 from anomaly.records import Alert, AlertType, Severity
 from tracks.hygiene import course_change, distance_m
@@ -273,9 +274,7 @@ class LoiteringDetector(VesselDetector[_State]):
             return False
         if st.t_anchor >= p.anchored_share * total or st.t_fish >= p.fishing_status_share * total:
             return False
-        ship_type = st.static.ship_type
-        maybe_fishing = ship_type in self._fishing_types or (ship_type is None and class_b)
-        if maybe_fishing and (
+        if may_be_fishing(st.static.ship_type, self._fishing_types, class_b) and (
             self._fishing_pattern(st) or st.slow_ts - st.calm_start < self._fishing_ms
         ):
             return False

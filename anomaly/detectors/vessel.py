@@ -272,6 +272,12 @@ class VesselDetector(Generic[S]):
         return self.trails.linestring(mmsi, since_ms, until_ms, tail)
 
 
+def may_be_fishing(ship_type: int | None, fishing_types: frozenset[int], class_b: bool) -> bool:
+    """A fishing vessel by its type, or a class B vessel whose type is not heard yet (its static
+    report can take hours with satellite reception): such a boat may be lying to its nets."""
+    return ship_type in fishing_types or (ship_type is None and class_b)
+
+
 def vessel_of(static: StaticFields, flag: str | None) -> Vessel:
     return Vessel(static.name, static.callsign, static.imo, static.ship_type, flag)
 
