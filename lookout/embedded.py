@@ -15,7 +15,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from ingest.pipeline import IngestSettings
 from ingest.records import DeadLetter, PositionReport, StaticReport
 from ingest.service import run_ingest
 from lookout.bus import topics
-from lookout.bus.base import Bus, Producer, Serializable, message_bytes
+from lookout.bus.base import Bus, Producer, Serializable, message_bytes, next_offsets
 from lookout.bus.memory import MemoryBus
 from tracks.memory_store import MemoryTrackStore
 from tracks.service import ServiceSettings, TrackStage
@@ -83,6 +83,15 @@ class _PacedProducer:
         if isinstance(record, PositionReport | StaticReport) and not isinstance(record, DeadLetter):
             self._wait(record.ts)
         self._inner.send_record(topic, record, key)
+
+    def send_all(
+        self, topic: str, messages: Iterable[tuple[bytes | None, bytes, Serializable | None]]
+    ) -> None:
+        for key, value, record in messages:  # paced one by one
+            if record is None:
+                self.send(topic, value, key)
+            else:
+                self.send_record(topic, record, key)
 
     def flush(self, timeout_s: float | None = None) -> None:
         self._inner.flush(timeout_s)
@@ -178,7 +187,7 @@ def _write_deadletters(bus: MemoryBus, path: Path, stop: threading.Event) -> Non
                 out.write(message_bytes(message) + b"\n")
             if batch:
                 out.flush()
-                consumer.commit({m.tp: m.offset + 1 for m in batch})
+                consumer.commit(next_offsets(batch))
     consumer.close()
 
 

@@ -71,6 +71,12 @@ class Producer(Protocol):
         """Send a record: serialised to JSON on Kafka; the frozen object itself in process,
         where serialising and parsing again would cost more than the stage's own work."""
 
+    def send_all(
+        self, topic: str, messages: Iterable[tuple[bytes | None, bytes, Serializable | None]]
+    ) -> None:
+        """(key, value, record) messages in order, each as `send` (record None) or
+        `send_record` (value b"") would queue it; cheaper per message than one call each."""
+
     def flush(self, timeout_s: float | None = None) -> None:
         """Wait until every queued message is acknowledged; raises BusError otherwise."""
 
@@ -97,7 +103,14 @@ def drain_available(consumer: Consumer, max_records: int = 10_000) -> Iterator[l
     taken it (batch runs on the in-process bus, which then lets the messages go)."""
     while batch := consumer.poll(0.0, max_records):
         yield batch
-        consumer.commit({m.tp: m.offset + 1 for m in batch})
+        consumer.commit(next_offsets(batch))
+
+
+def next_offsets(batch: Iterable[Message]) -> dict[TopicPartition, int]:
+    """Per partition, the offset after the last message of `batch` (a partition's messages
+    come in offset order); one `TopicPartition` per partition, not per message."""
+    ends = {(m.topic, m.partition): m.offset for m in batch}
+    return {TopicPartition(topic, p): offset + 1 for (topic, p), offset in ends.items()}
 
 
 class Bus(Protocol):

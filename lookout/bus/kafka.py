@@ -363,6 +363,38 @@ class KafkaProducer:
     def send_record(self, topic: str, record: Serializable, key: bytes | None = None) -> None:
         self.send(topic, orjson.dumps(record.to_dict()), key)
 
+    def send_all(
+        self, topic: str, messages: Iterable[tuple[bytes | None, bytes, Serializable | None]]
+    ) -> None:
+        """As `send` for each, checking for room and failures once for all of them when the
+        whole batch fits (the usual case), else one by one."""
+        dumps = orjson.dumps
+        ready = [
+            (key, value if record is None else dumps(record.to_dict()))
+            for key, value, record in messages
+        ]
+        if topic not in self._topics:
+            self._bus.ensure_topics([topic])
+            self._topics.add(topic)
+        sizes = [len(value) + (len(key) if key else 0) + _RECORD_OVERHEAD for key, value in ready]
+        with self._lock:
+            room = self._in_flight.first_failure is None and self._in_flight.fits(sum(sizes))
+        if not room:
+            for key, value in ready:
+                self.send(topic, value, key)
+            return
+        limit = self._max_record
+        futures = [
+            self._append_keyed(topic, value, key)
+            if key is not None and size < limit
+            else self._send_until_accepted(topic, value, key)
+            for (key, value), size in zip(ready, sizes, strict=True)
+        ]
+        with self._lock:
+            add = self._in_flight.add
+            for future, size in zip(futures, sizes, strict=True):
+                add(future, size)
+
     def _send_until_accepted(self, topic: str, value: bytes, key: bytes | None) -> Any:
         while True:
             try:

@@ -26,6 +26,8 @@ from lookout.bus.base import (
     TopicPartition,
 )
 
+_new_tuple = tuple.__new__
+
 
 @dataclass
 class _Partition:
@@ -52,7 +54,8 @@ class MemoryBus:
         self._groups: dict[str, _Group] = {}
         self._lock = threading.Condition()
         self._round_robin = itertools.count()
-        self._partition_of: dict[tuple[int, bytes], int] = {}  # murmur2 in Python costs ~2 us
+        # per partition count, key -> partition: murmur2 in Python costs ~2 us
+        self._partition_of: dict[int, dict[bytes, int]] = {}
 
     # -- topics -------------------------------------------------------------------------
     def ensure_topics(self, names: Iterable[str], partitions: int | None = None) -> None:
@@ -66,13 +69,17 @@ class MemoryBus:
         self.ensure_topics([topic])
         return len(self._topics[topic])
 
+    def _partitions_by_key(self, count: int) -> dict[bytes, int]:
+        known = self._partition_of.get(count)
+        if known is None or len(known) > 1_000_000:
+            known = self._partition_of[count] = {}
+        return known
+
     def _partition(self, key: bytes, count: int) -> int:
-        cached = self._partition_of.get((count, key))
+        known = self._partitions_by_key(count)
+        cached = known.get(key)
         if cached is None:
-            if len(self._partition_of) > 1_000_000:
-                self._partition_of.clear()
-            cached = (murmur2(key) & 0x7FFFFFFF) % count
-            self._partition_of[(count, key)] = cached
+            cached = known[key] = (murmur2(key) & 0x7FFFFFFF) % count
         return cached
 
     def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
@@ -90,19 +97,23 @@ class MemoryBus:
     def _append_all(self, topic: str, messages: Iterable[tuple[bytes | None, bytes, Any]]) -> None:
         if topic not in self._topics:
             self.ensure_topics([topic])
-        make = Message._make
         with self._lock:
             partitions = self._topics[topic]
             count = len(partitions)
+            known = self._partitions_by_key(count)
             now_ms = time.time_ns() // 1_000_000
             for key, value, record in messages:
                 if key is None:
                     index = next(self._round_robin) % count
                 else:
-                    index = self._partition(key, count)
+                    cached = known.get(key)
+                    index = self._partition(key, count) if cached is None else cached
                 part = partitions[index]
                 offset = part.base + len(part.messages)
-                part.messages.append(make((topic, index, offset, key, value, now_ms, record)))
+                # tuple.__new__: Message._make is a Python-level call per message
+                part.messages.append(
+                    _new_tuple(Message, (topic, index, offset, key, value, now_ms, record))
+                )
             if self._lock._waiters:  # type: ignore[attr-defined]  # skip the wake-up call
                 self._lock.notify_all()
 

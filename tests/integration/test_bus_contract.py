@@ -192,6 +192,33 @@ def test_a_record_arrives_as_the_same_record(bus: Bus, unique_name: Callable[[st
     assert {m.partition for m in got} == {kafka_partition(b"%d" % f.mmsi) for f in sent}
 
 
+def test_send_all_delivers_what_sends_one_by_one_would(
+    bus: Bus, unique_name: Callable[[str], str]
+) -> None:
+    """Records and raw values mixed, several per key: each in its key's partition, in order,
+    as the bytes `send_record` would have sent."""
+    topic = unique_name("send-all")
+    bus.ensure_topics([topic], partitions=PARTITIONS)
+    sent = [Fix(244000000 + i % 6, 36.0 + i / 100) for i in range(60)]
+    messages = [
+        (b"%d" % fix.mmsi, orjson.dumps(fix.to_dict()), None)
+        if i % 3 == 0
+        else (b"%d" % fix.mmsi, b"", fix)
+        for i, fix in enumerate(sent)
+    ]
+    producer = bus.producer()
+    producer.send_all(topic, messages)
+    producer.flush(timeout_s=30)
+
+    got = read(bus.consumer([topic], unique_name("group")), len(sent))
+
+    for key in {key for key, _, _ in messages}:
+        mine = sorted((m for m in got if m.key == key), key=lambda m: m.offset)
+        assert {m.partition for m in mine} == {kafka_partition(key)}
+        expected = [orjson.dumps(f.to_dict()) for f in sent if b"%d" % f.mmsi == key]
+        assert [message_bytes(m) for m in mine] == expected
+
+
 @pytest.mark.integration
 def test_both_buses_put_a_key_in_the_same_partition(
     memory_bus: MemoryBus,
