@@ -21,3 +21,22 @@ class BusSink:
 
     def deadletter(self, letter: DeadLetter) -> None:
         self.producer.send_record(topics.DEADLETTER, letter, letter.source.encode())
+
+
+class BufferedBusSink(BusSink):
+    """A `BusSink` that keeps records until `flush()` and then sends them in one `send_all`,
+    in the same order: for batch runs, which flush before every downstream drain. Dead letters
+    go out at once (another topic: their order relative to records does not matter)."""
+
+    def __init__(self, producer: Producer) -> None:
+        super().__init__(producer)
+        self._held: list[tuple[bytes, bytes, PositionReport | StaticReport]] = []
+
+    def record(self, report: PositionReport | StaticReport) -> None:
+        self._held.append((str(report.mmsi).encode(), b"", report))
+
+    def flush(self) -> None:
+        if self._held:
+            held, self._held = self._held, []
+            self.producer.send_all(topics.DECODED, held)
+            self.published += len(held)

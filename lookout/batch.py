@@ -26,7 +26,7 @@ from anomaly.rules import RuleSet, load_rules
 from ingest.errors import IngestError
 from ingest.framing import parse_line
 from ingest.pipeline import Ingestor, IngestSettings
-from ingest.publish import BusSink
+from ingest.publish import BufferedBusSink
 from ingest.sources import FileSource, Source, open_source
 from lookout.bus import topics
 from lookout.bus.base import drain_available, payload
@@ -143,7 +143,8 @@ def process(
     started = time.perf_counter()
     bus = MemoryBus(default_partitions=partitions)
     bus.ensure_topics(topics.ALL)
-    ingestor = Ingestor(BusSink(bus.producer()), ingest_settings)
+    sink = BufferedBusSink(bus.producer())
+    ingestor = Ingestor(sink, ingest_settings)
     stage = TrackStage(bus, MemoryTrackStore(), track_settings, BATCH_SERVICE)
     rules = load_rules(rules_path or config_dir)
     if parallel is None:
@@ -156,7 +157,8 @@ def process(
         unreadable: list[str] = []
 
         def downstream() -> None:
-            stage.drain()
+            sink.flush()
+            stage.drain(save=False)
             detection.drain()
             collector.drain()
             for _ in drain_available(dead):  # read, so that the bus lets them go

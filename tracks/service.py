@@ -86,6 +86,7 @@ class TrackStage:
         self._window_ms = round(self.builder.settings.reorder_window_s * 1000)
         self._unsaved = 0
         self._last_save = time.monotonic()
+        self._outbox: list[tuple[bytes, bytes, TrackPoint]] = []  # points of this poll, in order
         self._consumer = bus.consumer(
             [topics.DECODED],
             self.settings.group,
@@ -104,18 +105,24 @@ class TrackStage:
         batch = self._consumer.poll(timeout_s, self.settings.poll_records)
         for message in batch:
             self._process(message)
+        self._send_outbox()
         self._unsaved += len(batch)
         due = time.monotonic() - self._last_save >= self.settings.save_interval_s
         if self._unsaved >= self.settings.save_every_messages or (due and self._unsaved):
             self.save()
         return len(batch)
 
-    def drain(self) -> int:
-        """Process everything available now (batch mode), then save."""
+    def drain(self, save: bool = True) -> int:
+        """Process everything available now (batch mode), then save. With `save=False` (a
+        batch run, which never resumes) only commit to the bus, so that it lets the messages
+        go; states are then saved as often as the settings say."""
         total = 0
         while count := self.step(0.0):
             total += count
-        self.save()
+        if save:
+            self.save()
+        else:
+            self._commit_bus()
         return total
 
     def close(self, flush_vessels: bool = False) -> None:
@@ -179,16 +186,23 @@ class TrackStage:
         return state
 
     def _emit(self, points: Iterable[TrackPoint]) -> None:
-        send = self._producer.send_record
+        """Queue points for `tracks.points`: sent together at the end of the poll."""
+        outbox = self._outbox
         picture = self._picture
+        history = self.settings.keep_history
         for point in points:
             mmsi = point.mmsi
-            send(topics.POINTS, point, str(mmsi).encode())
-            self.counters.points += 1
+            outbox.append((str(mmsi).encode(), b"", point))
             if point.segment_id > 0 and point.lat is not None:  # on the track
                 picture[mmsi] = point
-                if self.settings.keep_history:
+                if history:
                     self._remember_history(point)
+
+    def _send_outbox(self) -> None:
+        if self._outbox:
+            outbox, self._outbox = self._outbox, []
+            self._producer.send_all(topics.POINTS, outbox)
+            self.counters.points += len(outbox)
 
     def _remember_history(self, point: TrackPoint) -> None:
         if not self.settings.keep_history:
@@ -212,6 +226,7 @@ class TrackStage:
     def save(self) -> None:
         """Points acknowledged first, then states and offsets in one store transaction."""
         self._evict_idle()
+        self._send_outbox()
         self._producer.flush()
         states = [self._stored(mmsi, active=mmsi in self._states) for mmsi in self._dirty]
         self.store.save(
@@ -222,10 +237,7 @@ class TrackStage:
             list(self._picture.values()),
             self._history,
         )
-        if self._offsets:
-            self._consumer.commit(
-                {TopicPartition(topics.DECODED, p): o for p, o in self._offsets.items()}
-            )
+        self._commit_bus()
         self._dirty.clear()
         self._picture.clear()
         self._history = []
@@ -233,6 +245,13 @@ class TrackStage:
         self._unsaved = 0
         self._last_save = time.monotonic()
         self.counters.saves += 1
+
+    def _commit_bus(self) -> None:
+        """Advisory only (see the module docstring); the in-process bus frees what it holds."""
+        if self._offsets:
+            self._consumer.commit(
+                {TopicPartition(topics.DECODED, p): o for p, o in self._offsets.items()}
+            )
 
     def _stored(self, mmsi: int, active: bool) -> StoredState | None:
         if not active:

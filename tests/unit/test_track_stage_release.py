@@ -35,3 +35,29 @@ def test_without_partition_release_it_would_wait_for_its_own_next_report() -> No
     reports += [make_report(BUSY, t, lon=91.0 + t * 1e-5) for t in range(0, 60, 10)]
     points = _points_after(reports, ServiceSettings(keep_history=False))
     assert not [p for p in points if p.mmsi == SPARSE]  # the stream is not a window ahead yet
+
+
+def test_a_batch_drain_without_save_lets_the_bus_go_and_leaves_the_store_alone() -> None:
+    bus = MemoryBus(1)
+    producer = bus.producer()
+    for t in range(0, 300, 10):
+        report = make_report(BUSY, t, lon=91.0 + t * 1e-5)
+        producer.send_record(topics.DECODED, report, str(BUSY).encode())
+    store = MemoryTrackStore()
+    stage = TrackStage(bus, store, settings=ServiceSettings(keep_history=False))
+
+    assert stage.drain(save=False) == 30
+
+    assert store.offsets("tracks", topics.DECODED, [0]) == {}  # nothing saved yet
+    assert bus.end_offsets(topics.DECODED) and bus._topics[topics.DECODED][0].messages == []
+    stage.close(flush_vessels=True)  # the end of the input saves
+    assert store.offsets("tracks", topics.DECODED, [0]) == {0: 30}
+    assert store.load_one(topics.DECODED, BUSY) is not None
+
+
+def test_points_of_one_poll_go_out_together_in_the_order_they_were_made() -> None:
+    reports = [make_report(BUSY, t, lon=91.0 + t * 1e-5) for t in range(0, 600, 10)]
+    reports += [make_report(SPARSE, 0.0, lon=90.0)]
+    points = _points_after(reports, ServiceSettings(keep_history=False, poll_records=7))
+    busy = [p.ts for p in points if p.mmsi == BUSY]
+    assert busy == sorted(busy) and len(busy) == 53  # held: those within 60 s of the newest (590 s)
