@@ -66,8 +66,8 @@ def _find(
     in_time_order: bool = True,
 ) -> bool:
     """Whether a (ts, lat, lon, ...) row of a flat buffer has this key; newest rows first."""
-    lat_n = _num(lat)
-    lon_n = _num(lon)
+    lat_n = _NAN if lat is None else lat
+    lon_n = _NAN if lon is None else lon
     for i in range(len(buffer) - width, -1, -width):
         row_ts = buffer[i]
         if row_ts == ts and _same(buffer[i + 1], lat_n) and _same(buffer[i + 2], lon_n):
@@ -101,21 +101,29 @@ class ReorderBuffer:
 
     def hold(self, r: PositionReport) -> None:
         """Add a report, after any held report of the same time."""
-        numbers = [_NAN if value is None else value for value in r[1:11]]  # ts ... msg_type
-        numbers.append(r.rx_ts)
+        numbers: tuple[Any, ...] | list[float] = r[1:11]  # ts ... msg_type
+        if None in numbers:
+            numbers = [_NAN if value is None else value for value in numbers]
         tags: Tags = (r.ais_class, r.mmsi_class, r.flag, r.source)
-        i = len(self.tags)
-        while i and self.numbers[(i - 1) * _HELD_WIDTH] > r.ts:
+        held = self.tags
+        buffer = self.numbers
+        ts = r.ts
+        i = len(held)
+        while i and buffer[(i - 1) * _HELD_WIDTH] > ts:
             i -= 1
-        if i and self.tags[i - 1] == tags:
-            tags = self.tags[i - 1]
-        if i == len(self.tags):
-            self.numbers.extend(numbers)
+        if i and held[i - 1] == tags:
+            tags = held[i - 1]
+        if i == len(held):  # in order: the usual case
+            buffer.extend(numbers)
+            buffer.append(r.rx_ts)
+            held.append(tags)
         else:
-            self.numbers[i * _HELD_WIDTH : i * _HELD_WIDTH] = array("d", numbers)
-        self.tags.insert(i, tags)
-        if self.newest_ts is None or r.ts > self.newest_ts:
-            self.newest_ts = r.ts
+            row = array("d", numbers)
+            row.append(r.rx_ts)
+            buffer[i * _HELD_WIDTH : i * _HELD_WIDTH] = row
+            held.insert(i, tags)
+        if self.newest_ts is None or ts > self.newest_ts:
+            self.newest_ts = ts
 
     def holds(self, ts: int, lat: float | None, lon: float | None) -> bool:
         return _find(self.numbers, _HELD_WIDTH, ts, lat, lon)
@@ -254,7 +262,7 @@ class VesselState:
         """Append an on-track point; forget the oldest beyond `max_count` or `window_ms`."""
         ts, lat, lon, sog, cog = fix
         r = self.recent
-        r.extend((ts, lat, lon, _num(sog), _num(cog)))
+        r.extend((ts, lat, lon, _NAN if sog is None else sog, _NAN if cog is None else cog))
         oldest = ts - window_ms
         drop = max(0, len(r) // _FIX_WIDTH - max_count)
         while drop * _FIX_WIDTH < len(r) - _FIX_WIDTH and r[drop * _FIX_WIDTH] < oldest:

@@ -50,6 +50,12 @@ class _Window:
         self.west, self.east = min(self.west, lon), max(self.east, lon)
         self.points += 1
 
+    def restart(self, ts: int, lat: float, lon: float) -> None:
+        self.start = self.end = ts
+        self.south = self.north = lat
+        self.west = self.east = lon
+        self.points = 1
+
 
 class StopDetector:
     """`StopDetector(max_diameter_m, min_duration_s).update(mmsi, ts, lat, lon)` -> a Stop
@@ -68,8 +74,9 @@ class StopDetector:
         if window.diameter_m(lat, lon) <= self.max_diameter_m:
             window.take(ts, lat, lon)
             return None
-        self._windows[mmsi] = _Window(ts, ts, lat, lat, lon, lon)
-        return self._stop(mmsi, window)
+        stop = self._stop(mmsi, window)
+        window.restart(ts, lat, lon)  # reused: a moving vessel starts a window every few fixes
+        return stop
 
     def finish(self) -> list[Stop]:
         stops = [self._stop(mmsi, window) for mmsi, window in self._windows.items()]
