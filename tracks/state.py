@@ -155,34 +155,30 @@ class ReorderBuffer:
         return self._reports(mmsi, len(self.tags))
 
     def _reports(self, mmsi: int, count: int) -> list[PositionReport]:
-        """The oldest `count` held reports (their numbers unboxed in one call)."""
-        numbers = self.numbers[: count * _HELD_WIDTH].tolist()
-        tags = self.tags
-        return [
-            _report(mmsi, numbers[j : j + _HELD_WIDTH], tags[i])
-            for i, j in enumerate(range(0, count * _HELD_WIDTH, _HELD_WIDTH))
-        ]
-
-
-def _report(mmsi: int, numbers: list[float], tags: Tags) -> PositionReport:
-    """A held report back from its numbers and tags."""
-    ts, lat, lon, sog, cog, heading, status, rot, accuracy, msg_type, rx_ts = numbers
-    ais_class, mmsi_class, flag, source = tags
-    # NaN (the only value unequal to itself) is None; written out, as _opt() would cost a call
-    # per field, and built as a tuple, as the class call costs a Python frame.
-    return _new_tuple(PositionReport, (
-        mmsi, int(ts),
-        None if lat != lat else lat,
-        None if lon != lon else lon,
-        None if sog != sog else sog,
-        None if cog != cog else cog,
-        None if heading != heading else int(heading),
-        None if status != status else int(status),
-        None if rot != rot else rot,
-        None if accuracy != accuracy else accuracy != 0.0,
-        None if msg_type != msg_type else int(msg_type),
-        ais_class, mmsi_class, flag, source, int(rx_ts),
-    ))  # fmt: skip
+        """The oldest `count` held reports: numbers unboxed in one call, cut into rows by zip
+        (in C), each row made a report in the loop (a call per report would cost a frame)."""
+        numbers = iter(self.numbers[: count * _HELD_WIDTH].tolist())
+        rows = zip(*[numbers] * _HELD_WIDTH, strict=False)
+        reports = []
+        for row, tags in zip(rows, self.tags, strict=False):  # tags: count is at most len
+            ts, lat, lon, sog, cog, heading, status, rot, accuracy, msg_type, rx_ts = row
+            ais_class, mmsi_class, flag, source = tags
+            # NaN (the only value unequal to itself) is None; built as a tuple, as the class
+            # call costs a Python frame.
+            reports.append(_new_tuple(PositionReport, (
+                mmsi, int(ts),
+                None if lat != lat else lat,
+                None if lon != lon else lon,
+                None if sog != sog else sog,
+                None if cog != cog else cog,
+                None if heading != heading else int(heading),
+                None if status != status else int(status),
+                None if rot != rot else rot,
+                None if accuracy != accuracy else accuracy != 0.0,
+                None if msg_type != msg_type else int(msg_type),
+                ais_class, mmsi_class, flag, source, int(rx_ts),
+            )))  # fmt: skip
+        return reports
 
 
 class VesselState:
