@@ -67,3 +67,6 @@ class BatchDetection:
     def close(self) -> None:
         self.stage.close()
         self.collector.close()
+
+    def abort(self) -> None:
+        """The run failed: nothing to stop (as `DetectionProcess.abort` stops its child)."""

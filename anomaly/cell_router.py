@@ -35,7 +35,7 @@ from lookout.bus import topics
 from lookout.bus.base import Bus, Message, TopicPartition, message_bytes
 from tracks.records import TrackPoint
 
-__all__ = ["CellOwnership", "CellRouter", "CellRouterSettings", "run_cell_router"]
+__all__ = ["CellOwnership", "CellRouter", "CellRouterSettings"]
 
 log = logging.getLogger(__name__)
 
@@ -199,11 +199,3 @@ class CellOwnership:
             partition = (self._murmur2(cell.encode()) & 0x7FFFFFFF) % count
             self._cache[cell] = partition
         return partition in self._assigned
-
-
-def run_cell_router(
-    bus: Bus, settings: CellRouterSettings | None = None, stop: threading.Event | None = None
-) -> CellRouterCounters:
-    router = CellRouter(bus, settings)
-    router.run(stop or threading.Event())
-    return router.counters

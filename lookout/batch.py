@@ -184,8 +184,7 @@ def process(
         alerts_written = detection.write(out_dir)
         detection.close()
     except BaseException:
-        if isinstance(detection, DetectionProcess):
-            detection.abort()  # do not wait for a child that may be stuck or gone
+        detection.abort()  # do not wait for a child that may be stuck or gone
         raise
     seconds = time.perf_counter() - started
     summary: dict[str, Any] = {
