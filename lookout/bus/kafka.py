@@ -315,21 +315,27 @@ class KafkaProducer:
         self._new_batches = False  # appended since the sender was last woken
 
     def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
-        if topic not in self._topics:
-            self._bus.ensure_topics([topic])
-            self._topics.add(topic)
-        size = len(value) + (len(key) if key else 0) + _RECORD_OVERHEAD
+        self._know_topic(topic)
+        size = _record_size(key, value)
         with self._lock:  # the usual case, in one lock: no failure and room to spare
             room = self._in_flight.first_failure is None and self._in_flight.fits(size)
         if not room:
             self._wait_for_room(size)
-        if key is not None and size < self._max_record:
-            future = self._append_keyed(topic, value, key)
-            self._wake_sender()
-        else:
-            future = self._send_until_accepted(topic, value, key)
+        future = self._append(topic, value, key, size)
+        self._wake_sender()
         with self._lock:
             self._in_flight.add(future, size)
+
+    def _know_topic(self, topic: str) -> None:
+        if topic not in self._topics:
+            self._bus.ensure_topics([topic])
+            self._topics.add(topic)
+
+    def _append(self, topic: str, value: bytes, key: bytes | None, size: int) -> Any:
+        """Queue one record that has room; its future."""
+        if key is not None and size < self._max_record:
+            return self._append_keyed(topic, value, key)
+        return self._send_until_accepted(topic, value, key)
 
     def _wake_sender(self) -> None:
         """Tell the sender about new batches (a full one it finds within linger_ms anyway)."""
@@ -380,22 +386,17 @@ class KafkaProducer:
             (key, value if record is None else dumps(record.to_dict()))
             for key, value, record in messages
         ]
-        if topic not in self._topics:
-            self._bus.ensure_topics([topic])
-            self._topics.add(topic)
-        sizes = [len(value) + (len(key) if key else 0) + _RECORD_OVERHEAD for key, value in ready]
+        self._know_topic(topic)
+        sizes = [_record_size(key, value) for key, value in ready]
         with self._lock:
             room = self._in_flight.first_failure is None and self._in_flight.fits(sum(sizes))
         if not room:
             for key, value in ready:
                 self.send(topic, value, key)
             return
-        limit = self._max_record
+        append = self._append
         futures = [
-            self._append_keyed(topic, value, key)
-            if key is not None and size < limit
-            else self._send_until_accepted(topic, value, key)
-            for (key, value), size in zip(ready, sizes, strict=True)
+            append(topic, value, key, size) for (key, value), size in zip(ready, sizes, strict=True)
         ]
         self._wake_sender()
         with self._lock:
@@ -456,6 +457,11 @@ class KafkaProducer:
             self._raw.close(timeout=_CLOSE_TIMEOUT_S)
         except kerrors.KafkaError as exc:
             log.warning("kafka producer closed with messages unacknowledged: %s", exc)
+
+
+def _record_size(key: bytes | None, value: bytes) -> int:
+    """What a record counts against `buffer_memory`."""
+    return len(value) + (len(key) if key else 0) + _RECORD_OVERHEAD
 
 
 def _open_producer(config: dict[str, Any]) -> tuple[Any, bool]:

@@ -75,13 +75,6 @@ class MemoryBus:
             known = self._partition_of[count] = {}
         return known
 
-    def _partition(self, key: bytes, count: int) -> int:
-        known = self._partitions_by_key(count)
-        cached = known.get(key)
-        if cached is None:
-            cached = known[key] = (murmur2(key) & 0x7FFFFFFF) % count
-        return cached
-
     def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
         self.ensure_topics([topic])
         with self._lock:
@@ -107,7 +100,9 @@ class MemoryBus:
                     index = next(self._round_robin) % count
                 else:
                     cached = known.get(key)
-                    index = self._partition(key, count) if cached is None else cached
+                    if cached is None:
+                        cached = known[key] = (murmur2(key) & 0x7FFFFFFF) % count
+                    index = cached
                 part = partitions[index]
                 offset = part.base + len(part.messages)
                 # tuple.__new__: Message._make is a Python-level call per message
