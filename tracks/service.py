@@ -97,7 +97,8 @@ class TrackStage:
     # -- the loop -----------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            self.step(timeout_s=0.5)
+            if not self.step(timeout_s=0.5) and self._unsaved:
+                self.save()  # the feed paused: idle time, so checkpoint what came before it
         self.close()
 
     def step(self, timeout_s: float = 0.0) -> int:
@@ -293,7 +294,7 @@ class TrackStage:
         for tp in partitions:
             if tp.partition in offsets:
                 self._consumer.seek(tp, offsets[tp.partition])
-        log.debug("assigned partitions %s (%d vessels loaded)", sorted(numbers), len(self._states))
+        log.info("assigned partitions %s (%d vessels loaded)", sorted(numbers), len(self._states))
 
     def _revoked(self, partitions: set[TopicPartition]) -> None:
         self.save()
@@ -306,4 +307,4 @@ class TrackStage:
             self._offsets.pop(partition, None)
             self._members.pop(partition, None)
             self._newest_in.pop(partition, None)
-        log.debug("revoked partitions %s", sorted(lost))
+        log.info("revoked partitions %s", sorted(lost))

@@ -1,7 +1,10 @@
 """The tracks stage releases a sparse vessel's held report once its partition's stream has
-moved on, not only when the vessel itself reports again."""
+moved on, not only when the vessel itself reports again; it saves when the feed pauses."""
 
 from __future__ import annotations
+
+import threading
+import time
 
 from lookout.bus import topics
 from lookout.bus.memory import MemoryBus
@@ -61,3 +64,27 @@ def test_points_of_one_poll_go_out_together_in_the_order_they_were_made() -> Non
     points = _points_after(reports, ServiceSettings(keep_history=False, poll_records=7))
     busy = [p.ts for p in points if p.mmsi == BUSY]
     assert busy == sorted(busy) and len(busy) == 53  # held: those within 60 s of the newest (590 s)
+
+
+def test_a_running_stage_saves_as_soon_as_the_feed_pauses() -> None:
+    bus = MemoryBus(1)
+    producer = bus.producer()
+    for t in range(0, 300, 10):
+        report = make_report(BUSY, t, lon=91.0 + t * 1e-5)
+        producer.send_record(topics.DECODED, report, str(BUSY).encode())
+    store = MemoryTrackStore()
+    never_due = ServiceSettings(keep_history=False, save_interval_s=3600, save_every_messages=10**9)
+    stage = TrackStage(bus, store, settings=never_due)
+    stop = threading.Event()
+    runner = threading.Thread(target=stage.run, args=(stop,))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not store.offsets("tracks", topics.DECODED, [0]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        saved = store.offsets("tracks", topics.DECODED, [0])  # before the stop's own save
+    finally:
+        stop.set()
+        runner.join(10)
+    assert saved == {0: 30}
+    assert store.load_one(topics.DECODED, BUSY) is not None
