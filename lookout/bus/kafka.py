@@ -254,6 +254,10 @@ class _InFlight:
             self.collect()
         return self.bytes + size <= self.limit
 
+    def room(self) -> int:
+        self.collect()
+        return self.limit - self.bytes
+
     def has_room(self, size: int) -> bool:
         self.collect()
         # An empty producer always takes one record, however large.
@@ -379,30 +383,44 @@ class KafkaProducer:
     def send_all(
         self, topic: str, messages: Iterable[tuple[bytes | None, bytes, Serializable | None]]
     ) -> None:
-        """As `send` for each, checking for room and failures once for all of them when the
-        whole batch fits (the usual case), else one by one."""
-        dumps = orjson.dumps
-        ready = [
-            (key, value if record is None else dumps(record.to_dict()))
-            for key, value, record in messages
-        ]
+        """As `send` for each, taking the lock once for as many records as the room found at
+        the start allows (the whole batch, usually).
+
+        Each value is serialised just before it is appended: the accumulator copies it, so the
+        bytes are freed at once and the next record reuses the memory. Serialising the whole
+        batch first kept thousands of fresh allocations alive, about 4 us a record."""
         self._know_topic(topic)
-        sizes = [_record_size(key, value) for key, value in ready]
-        with self._lock:
-            room = self._in_flight.first_failure is None and self._in_flight.fits(sum(sizes))
-        if not room:
-            for key, value in ready:
-                self.send(topic, value, key)
-            return
+        dumps = orjson.dumps
         append = self._append
-        futures = [
-            append(topic, value, key, size) for (key, value), size in zip(ready, sizes, strict=True)
-        ]
-        self._wake_sender()
+        sent: list[tuple[Any, int]] = []
+        room = self._room()
+        for key, value, record in messages:
+            if record is not None:
+                value = dumps(record.to_dict())
+            size = _record_size(key, value)
+            if size > room:
+                self._register(sent)
+                sent = []
+                self._wait_for_room(size)
+                room = self._room()
+            room -= size
+            sent.append((append(topic, value, key, size), size))
+        self._register(sent)
+
+    def _room(self) -> int:
+        """Bytes that may still be sent without waiting; raises an earlier failure."""
         with self._lock:
-            add = self._in_flight.add
-            for future, size in zip(futures, sizes, strict=True):
-                add(future, size)
+            self._raise_if_failed()
+            return self._in_flight.room()
+
+    def _register(self, sent: list[tuple[Any, int]]) -> None:
+        """Count appended records as in flight, after waking the sender for them."""
+        if sent:
+            self._wake_sender()
+            with self._lock:
+                add = self._in_flight.add
+                for future, size in sent:
+                    add(future, size)
 
     def _send_until_accepted(self, topic: str, value: bytes, key: bytes | None) -> Any:
         while True:

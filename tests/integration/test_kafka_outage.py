@@ -48,11 +48,15 @@ def produce_paced(producer: KafkaProducer, topic: str) -> float:
 
 
 def consume_all(bus: KafkaBus, topic: str, group: str) -> list[Message]:
-    """Everything in the topic: read until MESSAGES arrived, then a quiet second for extras."""
+    return consume_all_of(bus, topic, group, MESSAGES)
+
+
+def consume_all_of(bus: KafkaBus, topic: str, group: str, count: int) -> list[Message]:
+    """Everything in the topic: read until `count` arrived, then a quiet second for extras."""
     consumer = bus.consumer([topic], group)
     got: list[Message] = []
     deadline = time.monotonic() + 30
-    while len(got) < MESSAGES and time.monotonic() < deadline:
+    while len(got) < count and time.monotonic() < deadline:
         got += consumer.poll(timeout_s=0.5, max_records=5000)
     got += consumer.poll(timeout_s=1.0, max_records=5000)
     consumer.close()
@@ -164,3 +168,37 @@ def test_a_failed_delivery_is_raised_by_flush_and_every_later_send(
         producer.flush(timeout_s=10)
     with pytest.raises(BusError, match="not delivered"):
         producer.send(topic, b"after", key=b"k")
+    with pytest.raises(BusError, match="not delivered"):
+        producer.send_all(topic, [(b"k", b"after", None)])
+
+
+def test_send_all_of_more_than_the_buffer_waits_for_room_midway(
+    kafka_bus: Callable[..., KafkaBus],
+    unique_name: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    buffer_bytes = 16 * 1024
+    producer = kafka_bus(buffer_memory=buffer_bytes).producer()
+    topic = unique_name("send-all-room")
+    peak = 0
+    add = kafka_bus_module._InFlight.add
+
+    def watched(in_flight: kafka_bus_module._InFlight, future: object, size: int) -> None:
+        nonlocal peak
+        add(in_flight, future, size)
+        peak = max(peak, in_flight.bytes)
+
+    monkeypatch.setattr(kafka_bus_module._InFlight, "add", watched)  # a spy: it only looks
+    messages = [(b"%d" % (seq % 7), b"%06d" % seq + b"." * 100, None) for seq in range(2_000)]
+    producer.send_all(topic, messages)  # about 380 KB: 23 times the buffer
+    producer.flush(timeout_s=30)
+
+    assert 0 < peak <= buffer_bytes
+    got = consume_all_of(bus=kafka_bus(), topic=topic, group=unique_name("group"), count=2_000)
+    by_key: dict[bytes | None, list[bytes]] = defaultdict(list)
+    for message in sorted(got, key=lambda m: (m.partition, m.offset)):
+        by_key[message.key].append(message.value[:6])
+    assert sorted(v for values in by_key.values() for v in values) == [
+        b"%06d" % seq for seq in range(2_000)
+    ]
+    assert all(values == sorted(values) for values in by_key.values())
