@@ -45,16 +45,22 @@ class BatchDetection:
         settings: DetectSettings = BATCH_DETECT,
     ) -> None:
         rules = rules if rules is not None else load_rules(config_dir)
-        context = context if context is not None else default_context(config_dir)
-        self.stage = DetectStage(bus, MemoryDetectStore(), rules, context, settings)
+        # With every rule disabled there is nothing to run: no stage reads the points, and
+        # the geography is not loaded. alerts.jsonl is still written, empty.
+        self.stage: DetectStage | None = None
+        if any(rule.enabled for rule in rules.rules):
+            context = context if context is not None else default_context(config_dir)
+            self.stage = DetectStage(bus, MemoryDetectStore(), rules, context, settings)
         self.collector = AlertCollector(bus)
 
     def drain(self) -> None:
-        self.stage.drain()
+        if self.stage is not None:
+            self.stage.drain()
         self.collector.drain()
 
     def finish(self) -> None:
-        self.stage.finish()
+        if self.stage is not None:
+            self.stage.finish()
         self.collector.drain()
 
     def write(self, out_dir: Path) -> int:
@@ -65,7 +71,8 @@ class BatchDetection:
         return self.collector.by_type()
 
     def close(self) -> None:
-        self.stage.close()
+        if self.stage is not None:
+            self.stage.close()
         self.collector.close()
 
     def abort(self) -> None:

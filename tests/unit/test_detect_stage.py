@@ -222,3 +222,28 @@ def test_batch_detection_writes_the_final_revision_of_each_alert(tmp_path: Path)
     assert [a.start for a in written] == sorted(a.start for a in written)
     assert sum(detection.by_type().values()) == count
     detection.close()
+
+
+def test_batch_detection_with_every_rule_disabled_runs_nothing_and_writes_no_alerts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import anomaly.batch
+    from anomaly.batch import BatchDetection
+
+    def no_geography(config_dir: Path | None = None) -> None:
+        raise AssertionError("nothing to detect: the geography should not be loaded")
+
+    monkeypatch.setattr(anomaly.batch, "default_context", no_geography)
+    disabled = RuleSet(
+        version=1, rules=tuple(r.model_copy(update={"enabled": False}) for r in load_rules())
+    )
+    bus = published(scenario())
+    detection = BatchDetection(bus, rules=disabled)
+    detection.drain()
+    detection.finish()
+
+    assert detection.write(tmp_path) == 0
+    assert (tmp_path / "alerts.jsonl").read_bytes() == b""
+    assert detection.by_type() == {}
+    assert detection.stage is None  # no consumer group holds the points back
+    detection.close()
