@@ -206,8 +206,7 @@ class TrackStage:
             self.counters.points += len(outbox)
 
     def _remember_history(self, point: TrackPoint) -> None:
-        if not self.settings.keep_history:
-            return
+        """Downsampled history for the API (only when `keep_history`: `_emit` checks)."""
         last = self._history_ts.get(point.mmsi)
         interval_ms = self.settings.history_interval_s * 1000
         if last is None or point.ts - last >= interval_ms or "new_segment" in point.flags:

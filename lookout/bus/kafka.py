@@ -638,8 +638,9 @@ class KafkaConsumer:
     def poll(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Message]:
         timeout_ms = max(0, int(timeout_s * 1000))
         batches = self._drive(lambda: self._poll_raw(timeout_ms, max_records), "poll")
+        new = tuple.__new__  # a Message without its Python-level __new__: one per record
         return [
-            Message(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
+            new(Message, (r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, None))
             for tp in sorted(batches, key=lambda t: (t.topic, t.partition))
             for r in batches[tp]
         ]
