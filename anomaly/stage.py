@@ -164,7 +164,8 @@ class DetectStage:
     def run(self, stop: threading.Event) -> None:
         try:
             while not stop.is_set():
-                self.step(timeout_s=0.5)
+                if not self.step(timeout_s=0.5) and self._unsaved:
+                    self.save()  # the feed paused: idle time, so checkpoint what came before it
         finally:
             self.close()
 

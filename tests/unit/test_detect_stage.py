@@ -247,3 +247,25 @@ def test_batch_detection_with_every_rule_disabled_runs_nothing_and_writes_no_ale
     assert detection.by_type() == {}
     assert detection.stage is None  # no consumer group holds the points back
     detection.close()
+
+
+def test_a_running_stage_saves_as_soon_as_the_feed_pauses() -> None:
+    import threading
+    import time
+
+    bus = published(scenario())
+    store = MemoryDetectStore()
+    never_due = settings(save_every_messages=10**9)  # and an interval of an hour
+    stage = DetectStage(bus, store, PER_VESSEL, settings=never_due)
+    stop = threading.Event()
+    runner = threading.Thread(target=stage.run, args=(stop,))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not store.marks("detect", topics.POINTS, range(4)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        saved = store.marks("detect", topics.POINTS, range(4))  # before the stop's own save
+    finally:
+        stop.set()
+        runner.join(30)
+    assert sum(mark.next_offset for mark in saved.values()) == len(scenario())
