@@ -178,7 +178,7 @@ def _last_timestamp_ms(bootstrap: str, topic: str) -> float:
     consumer = bus.consumer([topic], "bench-reader")
     newest = 0.0
     while batch := consumer.poll(timeout_s=2.0, max_records=50_000):
-        newest = max(newest, *(m.timestamp_ms or 0 for m in batch))
+        newest = max(newest, max(m.timestamp_ms or 0 for m in batch))
     bus.close()
     return newest
 
