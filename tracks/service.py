@@ -39,7 +39,9 @@ class ServiceSettings:
     save_every_messages: int = 20_000  # ... or this many messages
     history_interval_s: float = 60.0  # downsampled history for the API: one point per minute
     keep_history: bool = True
-    poll_records: int = 2000
+    # Under a backlog, a bigger poll costs less per message (5000 ran 7 % faster than 2000 on
+    # Kafka) and delays a point by at most one poll's work (about 0.15 s).
+    poll_records: int = 5000
     # Held reports of a vessel leave the reorder buffer when its own newer reports are
     # `reorder_window_s` ahead, and also, at least this often in event time, when its
     # partition's are: a vessel reporting every half hour is not half an hour behind the rest.
