@@ -246,6 +246,10 @@ class _InFlight:
         self._records.append((future, size))
         self.bytes += size
 
+    def add_all(self, records: list[tuple[Any, int]]) -> None:
+        self._records.extend(records)
+        self.bytes += sum(size for _, size in records)
+
     def fits(self, size: int) -> bool:
         """Room for `size` more bytes, collecting answers every 64th call only (cheap; may
         say no where `has_room` would say yes, never the other way)."""
@@ -418,9 +422,7 @@ class KafkaProducer:
         if sent:
             self._wake_sender()
             with self._lock:
-                add = self._in_flight.add
-                for future, size in sent:
-                    add(future, size)
+                self._in_flight.add_all(sent)
 
     def _send_until_accepted(self, topic: str, value: bytes, key: bytes | None) -> Any:
         while True:

@@ -181,14 +181,14 @@ def test_send_all_of_more_than_the_buffer_waits_for_room_midway(
     producer = kafka_bus(buffer_memory=buffer_bytes).producer()
     topic = unique_name("send-all-room")
     peak = 0
-    add = kafka_bus_module._InFlight.add
+    add_all = kafka_bus_module._InFlight.add_all
 
-    def watched(in_flight: kafka_bus_module._InFlight, future: object, size: int) -> None:
+    def watched(in_flight: kafka_bus_module._InFlight, records: list[tuple[object, int]]) -> None:
         nonlocal peak
-        add(in_flight, future, size)
+        add_all(in_flight, records)
         peak = max(peak, in_flight.bytes)
 
-    monkeypatch.setattr(kafka_bus_module._InFlight, "add", watched)  # a spy: it only looks
+    monkeypatch.setattr(kafka_bus_module._InFlight, "add_all", watched)  # a spy: it only looks
     messages = [(b"%d" % (seq % 7), b"%06d" % seq + b"." * 100, None) for seq in range(2_000)]
     producer.send_all(topic, messages)  # about 380 KB: 23 times the buffer
     producer.flush(timeout_s=30)
