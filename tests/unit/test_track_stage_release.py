@@ -26,6 +26,16 @@ def _points_after(reports: list, settings: ServiceSettings) -> list:
     return [m.record for m in consumer.poll(0.0, 10_000)]
 
 
+def _busy_for_five_minutes() -> MemoryBus:
+    """A one-partition bus holding 30 reports of one vessel, 10 s apart."""
+    bus = MemoryBus(1)
+    producer = bus.producer()
+    for t in range(0, 300, 10):
+        report = make_report(BUSY, t, lon=91.0 + t * 1e-5)
+        producer.send_record(topics.DECODED, report, str(BUSY).encode())
+    return bus
+
+
 def test_a_silent_vessels_report_leaves_when_the_partition_moves_on() -> None:
     reports = [make_report(SPARSE, 0.0, lon=90.0)]
     reports += [make_report(BUSY, t, lon=91.0 + t * 1e-5) for t in range(0, 600, 10)]
@@ -41,11 +51,7 @@ def test_without_partition_release_it_would_wait_for_its_own_next_report() -> No
 
 
 def test_a_batch_drain_without_save_lets_the_bus_go_and_leaves_the_store_alone() -> None:
-    bus = MemoryBus(1)
-    producer = bus.producer()
-    for t in range(0, 300, 10):
-        report = make_report(BUSY, t, lon=91.0 + t * 1e-5)
-        producer.send_record(topics.DECODED, report, str(BUSY).encode())
+    bus = _busy_for_five_minutes()
     store = MemoryTrackStore()
     stage = TrackStage(bus, store, settings=ServiceSettings(keep_history=False))
 
@@ -67,11 +73,7 @@ def test_points_of_one_poll_go_out_together_in_the_order_they_were_made() -> Non
 
 
 def test_a_running_stage_saves_as_soon_as_the_feed_pauses() -> None:
-    bus = MemoryBus(1)
-    producer = bus.producer()
-    for t in range(0, 300, 10):
-        report = make_report(BUSY, t, lon=91.0 + t * 1e-5)
-        producer.send_record(topics.DECODED, report, str(BUSY).encode())
+    bus = _busy_for_five_minutes()
     store = MemoryTrackStore()
     never_due = ServiceSettings(keep_history=False, save_interval_s=3600, save_every_messages=10**9)
     stage = TrackStage(bus, store, settings=never_due)
