@@ -392,7 +392,8 @@ class KafkaProducer:
 
         Each value is serialised just before it is appended: the accumulator copies it, so the
         bytes are freed at once and the next record reuses the memory. Serialising the whole
-        batch first kept thousands of fresh allocations alive, about 4 us a record."""
+        batch first kept thousands of fresh allocations alive: about 1 us a point more in the
+        tracks stage."""
         self._know_topic(topic)
         dumps = orjson.dumps
         append = self._append
