@@ -257,14 +257,6 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     server.server_close()
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0, every_s: float = 0.02) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(every_s)
-
-
 def poll_all(
     client: httpx.Client, limit: int = 50, **params: Any
 ) -> tuple[list[dict[str, Any]], str]:

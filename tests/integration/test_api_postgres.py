@@ -27,9 +27,9 @@ from tests.api_fixtures import (  # noqa: F401  (fixtures)
     make_alert,
     make_api,
     set_webhooks,
-    wait_for,
     webhook_receiver,
 )
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -26,6 +26,7 @@ from lookout.db import make_engine
 from lookout.simulate import simulate
 from tests.builders import CollectingSink
 from tests.conftest import Broker
+from tests.waiting import wait_for
 from tracks.memory_store import MemoryTrackStore
 from tracks.service import ServiceSettings, TrackStage
 from tracks.sql_store import SqlTrackStore
@@ -85,14 +86,6 @@ def _collect_points(broker: Broker, stop: threading.Event) -> Iterator[list[dict
         bus.close()
 
 
-def _wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def test_a_killed_tracks_member_resumes_without_loss_or_new_points(
     own_broker: Broker, pg_database: Callable[[], str], tmp_path: Path
 ) -> None:
@@ -124,7 +117,7 @@ def test_a_killed_tracks_member_resumes_without_loss_or_new_points(
         for record in records[:cut]:
             producer.send_record(topics.DECODED, record, str(record.mmsi).encode())
         producer.flush()
-        _wait_for(lambda: len(received) > 1000, 60, "the first points")
+        wait_for(lambda: len(received) > 1000, 60, every_s=0.2, what="the first points")
         first.send_signal(signal.SIGKILL)  # mid-stream: no goodbye, no final save
         first.wait()
         for record in records[cut:]:
@@ -133,7 +126,7 @@ def test_a_killed_tracks_member_resumes_without_loss_or_new_points(
         time.sleep(2)
         first = _tracks_process(own_broker, db_url, log)  # the restart
         distinct = lambda: len({p["id"] for p in received})  # noqa: E731
-        _wait_for(lambda: distinct() >= len(expected), 120, "every point")
+        wait_for(lambda: distinct() >= len(expected), 120, every_s=0.2, what="every point")
         time.sleep(3)  # anything further would be a new, unexpected point
     finally:
         for process in (first, second):

@@ -37,9 +37,9 @@ from tests.api_fixtures import (  # noqa: F401  (fixtures)
     make_point,
     poll_all,
     set_webhooks,
-    wait_for,
     webhook_receiver,
 )
+from tests.waiting import wait_for
 
 TLP_ORDER = ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]
 

@@ -45,8 +45,8 @@ from tests.api_fixtures import (  # noqa: F401  (fixtures)
     ApiServer,
     api_config_dir,
     make_api,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 SAMPLE = "small.nmea"
 LOOSER = {"max_speed_kn": 15.0, "min_duration_h": 0.5, "min_shore_distance_nm": 0.0}

@@ -25,6 +25,7 @@ from lookout.bus import topics
 from lookout.bus.memory import MemoryBus
 from lookout.db import migrate
 from tests.detect_builders import mixed_scenario
+from tests.waiting import running, wait_for
 from tracks.records import TrackPoint
 
 MINE = ("ais_gap", "loitering", "drifting", "distress", "position_jump", "speed_anomaly")
@@ -250,22 +251,11 @@ def test_batch_detection_with_every_rule_disabled_runs_nothing_and_writes_no_ale
 
 
 def test_a_running_stage_saves_as_soon_as_the_feed_pauses() -> None:
-    import threading
-    import time
-
     bus = published(scenario())
     store = MemoryDetectStore()
     never_due = settings(save_every_messages=10**9)  # and an interval of an hour
     stage = DetectStage(bus, store, PER_VESSEL, settings=never_due)
-    stop = threading.Event()
-    runner = threading.Thread(target=stage.run, args=(stop,))
-    runner.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not store.marks("detect", topics.POINTS, range(4)) and time.monotonic() < deadline:
-            time.sleep(0.01)
+    with running(stage.run):
+        wait_for(lambda: bool(store.marks("detect", topics.POINTS, range(4))), 30, what="a save")
         saved = store.marks("detect", topics.POINTS, range(4))  # before the stop's own save
-    finally:
-        stop.set()
-        runner.join(30)
     assert sum(mark.next_offset for mark in saved.values()) == len(scenario())

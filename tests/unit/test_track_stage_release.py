@@ -3,12 +3,10 @@ moved on, not only when the vessel itself reports again; it saves when the feed 
 
 from __future__ import annotations
 
-import threading
-import time
-
 from lookout.bus import topics
 from lookout.bus.memory import MemoryBus
 from tests.track_builders import make_report
+from tests.waiting import running, wait_for
 from tracks.memory_store import MemoryTrackStore
 from tracks.service import ServiceSettings, TrackStage
 
@@ -77,16 +75,8 @@ def test_a_running_stage_saves_as_soon_as_the_feed_pauses() -> None:
     store = MemoryTrackStore()
     never_due = ServiceSettings(keep_history=False, save_interval_s=3600, save_every_messages=10**9)
     stage = TrackStage(bus, store, settings=never_due)
-    stop = threading.Event()
-    runner = threading.Thread(target=stage.run, args=(stop,))
-    runner.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not store.offsets("tracks", topics.DECODED, [0]) and time.monotonic() < deadline:
-            time.sleep(0.01)
+    with running(stage.run):
+        wait_for(lambda: bool(store.offsets("tracks", topics.DECODED, [0])), 10, what="a save")
         saved = store.offsets("tracks", topics.DECODED, [0])  # before the stop's own save
-    finally:
-        stop.set()
-        runner.join(10)
     assert saved == {0: 30}
     assert store.load_one(topics.DECODED, BUSY) is not None
