@@ -33,6 +33,9 @@ __all__ = ["CellDensity", "NonNegativeLogisticRegression"]
 
 _KEY_BASE = np.int64(1 << 20)  # bins per dimension in the packed key (signed, offset)
 _BASE = 1 << 20  # the same, as a Python int
+_EXACT_DIMS = 3  # packed exactly up to this many dimensions, hashed beyond
+_HASH_PRIME = np.int64(0x100000001B3)  # FNV-1a's 64-bit prime
+_MASK = (1 << 64) - 1
 _FAST_ROWS = 512  # up to this many rows, `CellDensity.score_array` looks counts up row by row
 _CACHED = 1 << 16  # cells' and rows' counts remembered (then forgotten all at once)
 
@@ -106,11 +109,15 @@ class CellDensity(OutlierMixin, BaseEstimator):  # type: ignore[misc]
     @staticmethod
     def _pack(bins: NDArray[np.int64]) -> NDArray[np.int64]:
         """One int64 per row. Exact for up to three dimensions of bins below 2**20; beyond
-        that the key is a hash (rare collisions only make two states share a count)."""
+        that an FNV-style hash of every bin (rare collisions only make two states share a
+        count), as shifting a fourth bin in would push the first out of the 64 bits."""
         key = np.zeros(bins.shape[0], dtype=np.int64)
+        exact = bins.shape[1] <= _EXACT_DIMS
         for j in range(bins.shape[1]):
-            with np.errstate(over="ignore"):
+            if exact:
                 key = key * _KEY_BASE + (bins[:, j] % _KEY_BASE)
+            else:  # int64 arithmetic wraps round, as the hash wants
+                key = (key ^ bins[:, j]) * _HASH_PRIME
         return key
 
     def _keys(self, X: NDArray[np.float64]) -> _Keys:
@@ -118,9 +125,8 @@ class CellDensity(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         spatial = bins[:, : self.spatial_dims_]
         cells = self._pack(spatial)
         if self.spatial_dims_ < bins.shape[1]:
-            # the joint key folds in the cell key so that states of different cells differ
             pure = self._pack(bins[:, self.spatial_dims_ :])
-            joint = self._pack(np.column_stack([cells, bins[:, self.spatial_dims_ :]]))
+            joint = self._pack(bins)  # every bin: the same state in two cells counts apart
         else:
             pure = joint = cells
         return _Keys(spatial, cells, joint, pure, off_centre)
@@ -282,15 +288,16 @@ class CellDensity(OutlierMixin, BaseEstimator):  # type: ignore[misc]
 
 
 def _pack_key(values: list[int]) -> int:
-    """`CellDensity._pack` of one row, in Python ints: the same int64, wrapping round alike."""
+    """`CellDensity._pack` of one row, in Python ints: the same int64."""
     key = 0
+    if len(values) <= _EXACT_DIMS:
+        for v in values:
+            key = key * _BASE + v % _BASE
+        return key
+    prime = int(_HASH_PRIME)
     for v in values:
-        key = key * _BASE + v % _BASE
-    if len(values) > 3:  # beyond three dimensions the int64 key wraps round (a hash)
-        key &= 0xFFFF_FFFF_FFFF_FFFF
-        if key >= 1 << 63:
-            key -= 1 << 64
-    return key
+        key = ((key ^ (v & _MASK)) * prime) & _MASK
+    return key - (1 << 64) if key >= 1 << 63 else key
 
 
 class _FastCounts:
@@ -317,21 +324,20 @@ class _FastCounts:
             self.offsets = grid.reshape(self.spatial_dims, -1).T.tolist()  # as `_cell_counts`
         else:
             self.offsets = []
-        self.around: dict[tuple[int, ...], tuple[float, int, int]] = {}
+        self.around: dict[tuple[int, ...], tuple[float, int]] = {}
         self.rows: dict[tuple[int, ...], tuple[float, int, int, int]] = {}
 
-    def _cell(self, spatial: tuple[int, ...]) -> tuple[float, int, int]:
-        """A cell's count averaged over its neighbourhood, its own count and its key."""
-        key = _pack_key(list(spatial))
-        own = self.cells.get(key, 0)
+    def _cell(self, spatial: tuple[int, ...]) -> tuple[float, int]:
+        """A cell's count averaged over its neighbourhood, and its own count."""
+        own = self.cells.get(_pack_key(list(spatial)), 0)
         if not self.offsets:
-            return float(own), own, key
+            return float(own), own
         total = 0
         for offset in self.offsets:
             total += self.cells.get(
                 _pack_key([b + o for b, o in zip(spatial, offset, strict=True)]), 0
             )
-        return float(total) / len(self.offsets), own, key
+        return float(total) / len(self.offsets), own
 
     def _row(self, row: tuple[int, ...]) -> tuple[float, int, int, int]:
         """A row of bins' neighbourhood, cell, cell-and-state and state counts."""
@@ -345,7 +351,7 @@ class _FastCounts:
         state = list(row[sd:])
         if not state:
             return cell[0], cell[1], 0, 0
-        joint = self.joint.get(_pack_key([cell[2], *state]), 0)
+        joint = self.joint.get(_pack_key(list(row)), 0)
         return cell[0], cell[1], joint, self.pure.get(_pack_key(state), 0)
 
     def counts(self, bins: NDArray[np.int64]) -> NDArray[np.float64]:

@@ -54,7 +54,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MODEL_FORMAT: Final = 1
+# 2: the density counts a state per cell (format 1 counted it per longitude strip: retrain).
+MODEL_FORMAT: Final = 2
 DATA: Final = Path(__file__).resolve().parent / "data"
 DEFAULT_MODEL: Final = DATA / "route.joblib"
 ROUTE_FEATURES: Final = (*FEATURE_NAMES, "density_mean", "density_p10")
@@ -433,5 +434,8 @@ def load_model(path: Path, kind: str) -> Any:
     if not isinstance(data, dict) or data.get("kind") != kind or "model" not in data:
         raise ValueError(f"{path}: not a {kind} model file")
     if data.get("format") != MODEL_FORMAT:
-        raise ValueError(f"{path}: model format {data.get('format')}, expected {MODEL_FORMAT}")
+        raise ValueError(
+            f"{path}: model format {data.get('format')}, expected {MODEL_FORMAT}"
+            " (retrain it with `lookout train`)"
+        )
     return data["model"]

@@ -62,6 +62,39 @@ def test_cell_density_prefers_common_states() -> None:
     )
 
 
+def test_cell_density_counts_states_per_cell_not_per_longitude() -> None:
+    """Two lanes on one meridian, 2 degrees apart: northbound in the south, southbound in the
+    north. A course usual in one cell is not usual in the other."""
+    rng = np.random.default_rng(3)
+
+    def lane(lat: float, course: float) -> np.ndarray:
+        return np.column_stack(
+            [
+                rng.uniform(lat, lat + 0.2, 2000),
+                rng.uniform(90.0, 90.2, 2000),
+                rng.normal(course, 5, 2000) % 360,
+                rng.normal(12, 1, 2000),
+            ]
+        )
+
+    model = CellDensity(bin_widths=(0.25, 0.25, 30.0, 3.0), periods=(None, None, 360.0, None))
+    model.fit(np.vstack([lane(10.0, 0.0), lane(14.0, 180.0)]))
+    southbound_in_north = [[14.1, 90.1, 180.0, 12.0]]
+    northbound_in_north = [[14.1, 90.1, 0.0, 12.0]]
+    usual, wrong_way = model.score_samples(southbound_in_north + northbound_in_north)
+    assert usual > wrong_way + 5.0  # log-probability: thousands of times rarer
+    assert model.predict(northbound_in_north)[0] == -1
+    assert model.score_array(np.asarray(northbound_in_north)) == pytest.approx(wrong_way)
+
+
+def test_cell_density_keys_of_many_dimensions_keep_every_bin() -> None:
+    """Beyond three dimensions the packed key is a hash: rows that differ in any one bin
+    (here only in the first, by multiples of 16) still get different keys."""
+    rows = np.array([[lat, 360, 3, 2] for lat in range(0, 16 * 50, 16)], dtype=np.int64)
+    keys = CellDensity._pack(rows)
+    assert len(set(keys.tolist())) == len(rows)
+
+
 def test_cell_density_smoothing_falls_back_on_neighbours_and_usual_states() -> None:
     rng = np.random.default_rng(2)
     fixes = np.column_stack(
