@@ -44,6 +44,7 @@ from tracks.records import TrackPoint
 __all__ = [
     "DEFAULT_MODEL",
     "MODEL_FORMAT",
+    "READABLE_FORMATS",
     "RouteModel",
     "density_rows",
     "is_moving",
@@ -54,8 +55,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# 2: the density counts a state per cell (format 1 counted it per longitude strip: retrain).
-MODEL_FORMAT: Final = 2
+MODEL_FORMAT: Final = 2  # of the files `save_model` writes
+# The formats `load_model` reads, by kind. Format 2: the route density counts a state per cell
+# (format 1 counted it per longitude strip, so such a route model must be retrained); the risk
+# model did not change.
+READABLE_FORMATS: Final = {"route_anomaly": (2,), "migrant_risk": (1, 2)}
 DATA: Final = Path(__file__).resolve().parent / "data"
 DEFAULT_MODEL: Final = DATA / "route.joblib"
 ROUTE_FEATURES: Final = (*FEATURE_NAMES, "density_mean", "density_p10")
@@ -433,9 +437,10 @@ def load_model(path: Path, kind: str) -> Any:
     data = joblib.load(path)
     if not isinstance(data, dict) or data.get("kind") != kind or "model" not in data:
         raise ValueError(f"{path}: not a {kind} model file")
-    if data.get("format") != MODEL_FORMAT:
+    readable = READABLE_FORMATS.get(kind, (MODEL_FORMAT,))
+    if data.get("format") not in readable:
         raise ValueError(
-            f"{path}: model format {data.get('format')}, expected {MODEL_FORMAT}"
+            f"{path}: model format {data.get('format')}, expected {' or '.join(map(str, readable))}"
             " (retrain it with `lookout train`)"
         )
     return data["model"]

@@ -8,6 +8,7 @@ import math
 import random
 from pathlib import Path
 
+import joblib  # type: ignore[import-untyped]
 import numpy as np
 import pytest
 
@@ -180,6 +181,18 @@ def test_save_load_and_version(model: RouteModel, tmp_path: Path) -> None:
     w = window_of(track(9, 14.0, 90.35, 12.0, 160.0, 2, CARGO, seed=5))
     assert again.score(again.vector(w, shore)) == pytest.approx(model.score(model.vector(w, shore)))
     assert (tmp_path / "route.joblib").stat().st_size < 400_000
+
+
+def test_a_route_model_of_format_1_must_be_retrained(model: RouteModel, tmp_path: Path) -> None:
+    """Format 1 counted a state per longitude strip, not per cell: its counts cannot be read
+    with today's keys. A format-1 risk model, which did not change, still loads."""
+    old = tmp_path / "old.joblib"
+    joblib.dump({"format": 1, "kind": "route_anomaly", "model": model}, old)
+    with pytest.raises(ValueError, match=r"format 1.*retrain"):
+        load_model(old, "route_anomaly")
+    risk = load_model(RISK_DEFAULT, "migrant_risk")
+    joblib.dump({"format": 1, "kind": "migrant_risk", "model": risk}, old)
+    assert load_model(old, "migrant_risk").version == risk.version
 
 
 def test_detector_flags_the_odd_track_only(model: RouteModel) -> None:
