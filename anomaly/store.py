@@ -20,9 +20,8 @@ from typing import Any, Final, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlalchemy.dialects import postgresql, sqlite
 
-from lookout.db import make_engine, write_engine
+from lookout.db import make_engine, upsert, write_engine
 
 __all__ = [
     "METADATA",
@@ -160,29 +159,8 @@ class SqlDetectStore:
         self._engine = engine
         self._writer = write_engine(engine)
         self._owns_engine = owns_engine
-        dialect = engine.dialect.name
-        if dialect == "sqlite":
-            insert: Any = sqlite.insert
-        elif dialect == "postgresql":
-            insert = postgresql.insert
-        else:
-            raise ValueError(f"SqlDetectStore supports sqlite and postgresql, not {dialect!r}")
-        state = insert(DETECT_STATE)
-        self._upsert_state = state.on_conflict_do_update(
-            index_elements=["group", "mmsi"],
-            set_={
-                "partition": state.excluded.partition,
-                "blob": state.excluded.blob,
-                "last_ts": state.excluded.last_ts,
-                "active": state.excluded.active,
-                "updated_at": sa.func.now(),
-            },
-        )
-        offset = insert(DETECT_OFFSET)
-        self._upsert_offset = offset.on_conflict_do_update(
-            index_elements=["group", "topic", "partition"],
-            set_={"next_offset": offset.excluded.next_offset, "event_ts": offset.excluded.event_ts},
-        )
+        self._upsert_state = upsert(engine, DETECT_STATE, ("group", "mmsi"), touch=True)
+        self._upsert_offset = upsert(engine, DETECT_OFFSET, ("group", "topic", "partition"))
 
     @classmethod
     def from_url(cls, url: str) -> SqlDetectStore:

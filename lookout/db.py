@@ -9,6 +9,9 @@
 - PostgreSQL (`postgresql+psycopg://...`, distributed mode; plain `postgresql://` means psycopg 3):
   a pre-pinged, recycled connection pool.
 
+`upsert(engine, table, keys)` is the `INSERT ... ON CONFLICT DO UPDATE` both databases share
+(`conflict_insert(engine)` the bare dialect insert, for `ON CONFLICT DO NOTHING`).
+
 `migrate(url_or_engine)` runs Alembic `upgrade heads` with a configuration built in code: no
 `alembic.ini` on disk. Each stage that owns tables keeps its revisions in its own version folder
 (`MIGRATION_LOCATIONS`), as an independent branch: the folder's first revision has
@@ -25,15 +28,19 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.dml import Insert
 
 __all__ = [
     "ALEMBIC_DIR",
@@ -116,6 +123,42 @@ def write_engine(engine: Engine) -> Engine:
     timeout. No effect on PostgreSQL.
     """
     return engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+
+
+def conflict_insert(engine: Engine) -> Callable[[sa.Table], Any]:
+    """The dialect's `insert`, which has `on_conflict_do_update` / `_do_nothing`."""
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert
+    if dialect == "postgresql":
+        return postgresql.insert
+    raise ValueError(f"Lookout's stores support sqlite and postgresql, not {dialect!r}")
+
+
+def upsert(
+    engine: Engine,
+    table: sa.Table,
+    keys: tuple[str, ...],
+    *,
+    touch: bool = False,
+    where: Callable[[Any], sa.ColumnElement[bool]] | None = None,
+) -> Insert:
+    """Insert, or on a conflict of `keys` update every other column; `touch`: set `updated_at`
+    to now; `where(statement)`: update only where it holds (given the statement, whose
+    `excluded` names the incoming row)."""
+    statement = conflict_insert(engine)(table)
+    updates: dict[str, Any] = {
+        c.name: statement.excluded[c.name]
+        for c in table.c
+        if c.name not in keys and c.name != "updated_at"
+    }
+    if touch:
+        updates["updated_at"] = sa.func.now()
+    condition = where(statement) if where is not None else None
+    result: Insert = statement.on_conflict_do_update(
+        index_elements=list(keys), set_=updates, where=condition
+    )
+    return result
 
 
 def _is_memory_database(url: URL) -> bool:

@@ -18,11 +18,9 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
 
 from ingest.mmsi import classify
-from lookout.db import make_engine, write_engine
+from lookout.db import conflict_insert, make_engine, upsert, write_engine
 from tracks.records import StaticFields, TrackPoint
 from tracks.store import StoredState
 
@@ -122,12 +120,12 @@ class SqlTrackStore:
         self._engine = engine
         self._writer = write_engine(engine)
         self._owns_engine = owns_engine
-        insert = _insert_for(engine.dialect.name)
-        self._upsert_state = _upsert(insert, TRACK_STATE, ("topic", "mmsi"), touch=True)
-        self._upsert_offset = _upsert(insert, CONSUMER_OFFSET, ("group", "topic", "partition"))
-        newer = VESSEL_PICTURE.c.ts <= insert(VESSEL_PICTURE).excluded.ts
-        self._upsert_picture = _upsert(insert, VESSEL_PICTURE, ("mmsi",), touch=True, where=newer)
-        self._insert_history = insert(TRACK_HISTORY).on_conflict_do_nothing(
+        self._upsert_state = upsert(engine, TRACK_STATE, ("topic", "mmsi"), touch=True)
+        self._upsert_offset = upsert(engine, CONSUMER_OFFSET, ("group", "topic", "partition"))
+        self._upsert_picture = upsert(
+            engine, VESSEL_PICTURE, ("mmsi",), touch=True, where=_not_older
+        )
+        self._insert_history = conflict_insert(engine)(TRACK_HISTORY).on_conflict_do_nothing(
             index_elements=["mmsi", "ts"]
         )
 
@@ -235,35 +233,10 @@ class SqlTrackStore:
             self._engine.dispose()
 
 
-def _insert_for(dialect: str) -> Any:
-    """The dialect's `insert` (with `on_conflict_do_update`): sqlite and postgresql only."""
-    if dialect == "sqlite":
-        return sqlite.insert
-    if dialect == "postgresql":
-        return postgresql.insert
-    raise ValueError(f"SqlTrackStore supports sqlite and postgresql, not {dialect!r}")
-
-
-def _upsert(
-    insert: Any,
-    table: sa.Table,
-    keys: tuple[str, ...],
-    *,
-    touch: bool = False,
-    where: sa.ColumnElement[bool] | None = None,
-) -> Insert:
-    stmt = insert(table)
-    updates: dict[str, Any] = {
-        c.name: stmt.excluded[c.name]
-        for c in table.c
-        if c.name not in keys and c.name != "updated_at"
-    }
-    if touch:
-        updates["updated_at"] = sa.func.now()
-    upsert: Insert = stmt.on_conflict_do_update(
-        index_elements=list(keys), set_=updates, where=where
-    )
-    return upsert
+def _not_older(statement: Any) -> sa.ColumnElement[bool]:
+    """The picture keeps a vessel's newest point: an older one never overwrites it."""
+    newer: sa.ColumnElement[bool] = VESSEL_PICTURE.c.ts <= statement.excluded.ts
+    return newer
 
 
 def _newest_per_vessel(points: Sequence[TrackPoint]) -> list[TrackPoint]:

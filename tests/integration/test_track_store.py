@@ -22,6 +22,7 @@ from lookout.db import (
     MIGRATION_LOCATIONS,
     SQLITE_BUSY_TIMEOUT_MS,
     alembic_config,
+    conflict_insert,
     make_engine,
     migrate,
     normalise_url,
@@ -239,6 +240,16 @@ def test_empty_save_is_harmless(track_store: TrackStore) -> None:
     track_store.save(GROUP, TOPIC, [], {})
     assert track_store.load_active(TOPIC, [0]) == []
     assert track_store.picture() == []
+
+
+def test_stores_refuse_a_database_without_their_upsert() -> None:
+    """Both stores' upserts are `INSERT ... ON CONFLICT`, which only SQLite and PostgreSQL
+    share here: another database is refused when the store is made, not at its first save."""
+    mysql = sa.create_mock_engine("mysql://", lambda *args, **kwargs: None)
+    with pytest.raises(ValueError, match="sqlite and postgresql, not 'mysql'"):
+        conflict_insert(mysql)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not 'mysql'"):
+        SqlTrackStore(mysql)  # type: ignore[arg-type]
 
 
 # Migrations, on the SQL back-ends.
