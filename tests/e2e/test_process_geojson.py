@@ -1,6 +1,6 @@
-"""`lookout process` on a multi-hour recording of a thousand vessels, some of which fall silent
-for longer than the segment gap: the GeoJSON is valid RFC 7946 and its segments match the
-input's vessels and gaps."""
+"""`lookout process` on a multi-hour recording of thousands of vessels (2,000), some of which
+fall silent for longer than the segment gap: the GeoJSON is valid RFC 7946 and its segments
+match the input's vessels and gaps."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from lookout.simulate import simulate
 
 pytestmark = pytest.mark.e2e
 
-VESSELS = 1000
+VESSELS = 2000
 HOURS = 3.0
 START_MS = 1_714_521_600_000
 GAP_FROM_MS = START_MS + 20 * 60_000  # silent from 00:20 ...
@@ -55,7 +55,7 @@ def _recording(path: Path) -> tuple[set[int], set[int]]:
     return vessels, silenced
 
 
-@pytest.mark.timeout(900)  # 3 h of 1,000 vessels: minutes on a busy two-core machine
+@pytest.mark.timeout(900)  # 3 h of 2,000 vessels: minutes on a busy two-core machine
 def test_process_writes_segments_matching_vessels_and_gaps(tmp_path: Path) -> None:
     recording = tmp_path / "recording.nmea.gz"
     vessels, silenced = _recording(recording)
