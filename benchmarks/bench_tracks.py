@@ -39,7 +39,6 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -56,6 +55,7 @@ from lookout.batch import process  # noqa: E402
 from lookout.runtime import tune_gc  # noqa: E402
 from lookout.simulate import simulate  # noqa: E402
 from tests.builders import CollectingSink  # noqa: E402
+from tests.waiting import wait_for  # noqa: E402
 from tracks.builder import TrackBuilder  # noqa: E402
 from tracks.hygiene import TrackSettings  # noqa: E402
 from tracks.state import VesselState  # noqa: E402
@@ -159,15 +159,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 class KafkaRun(NamedTuple):
     lines: int
     to_last_point_s: float  # the time the last point was appended (its Kafka timestamp)
@@ -222,7 +213,9 @@ def kafka_ingest_to_tracks(path: Path, lines: int) -> KafkaRun | str:
             )  # fmt: skip
             # Throughput, not start-up: the member has joined its group before data flows
             # (a first join takes seconds: brokers hold it for late joiners).
-            if not _wait_for(lambda: b"assigned partitions" in log.read_bytes(), 120):
+            try:
+                wait_for(lambda: b"assigned partitions" in log.read_bytes(), 120, every_s=0.05)
+            except AssertionError:
                 return "the tracks member was never assigned its partitions"
             started, started_wall_ms = time.perf_counter(), time.time() * 1000
             ingest = subprocess.run(
