@@ -19,7 +19,7 @@ its input, learns attributes ending in `_` and returns `self`, and `get_params()
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -29,23 +29,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, OutlierMixin  # type: i
 from sklearn.utils.multiclass import check_classification_targets  # type: ignore[import-untyped]
 from sklearn.utils.validation import check_is_fitted, validate_data  # type: ignore[import-untyped]
 
+from anomaly.models.density import DensityTable
+
 __all__ = ["CellDensity", "NonNegativeLogisticRegression"]
-
-_KEY_BASE = np.int64(1 << 20)  # bins per dimension in the packed key (signed, offset)
-_BASE = 1 << 20  # the same, as a Python int
-_EXACT_DIMS = 3  # packed exactly up to this many dimensions, hashed beyond
-_HASH_PRIME = np.int64(0x100000001B3)  # FNV-1a's 64-bit prime
-_MASK = (1 << 64) - 1
-_FAST_ROWS = 512  # up to this many rows, `CellDensity.score_array` looks counts up row by row
-_CACHED = 1 << 16  # cells' and rows' counts remembered (then forgotten all at once)
-
-
-class _Keys(NamedTuple):
-    spatial: NDArray[np.int64]  # the spatial bins of each sample
-    cells: NDArray[np.int64]  # packed cell key
-    joint: NDArray[np.int64]  # packed cell and state key
-    pure: NDArray[np.int64]  # packed state key, whatever the cell
-    off_centre: NDArray[np.float64]
 
 
 class CellDensity(OutlierMixin, BaseEstimator):  # type: ignore[misc]
@@ -70,6 +56,13 @@ class CellDensity(OutlierMixin, BaseEstimator):  # type: ignore[misc]
     state_prior : float
         Weight, in samples, of the state's frequency over all cells in p(state | cell) (0: an
         additive `alpha` only): a cell with few fixes falls back on what is usual anywhere.
+
+    Attributes
+    ----------
+    table_ : DensityTable
+        What was learned: the bins and counts, and the scoring (without scikit-learn).
+    offset_ : float
+        The score below which the decision function calls a sample an outlier.
     """
 
     def __init__(
@@ -90,194 +83,63 @@ class CellDensity(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         self.neighbourhood = neighbourhood
         self.state_prior = state_prior
 
-    def _bins(self, X: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-        """Each sample's bins, and how far it sits from the centres of its bins (0 to 1)."""
-        periodic = [(j, p) for j, p in enumerate(self.periods_) if p]
-        if periodic:
-            X = X.copy()
-            for j, period in periodic:
-                X[:, j] = np.mod(X[:, j], period)
-        scaled = X / self.bin_widths_
-        floor = np.floor(scaled)
-        out = floor.astype(np.int64)
-        far = np.abs(scaled - floor - 0.5)
-        off_centre = np.zeros(X.shape[0], dtype=np.float64)
-        for j in range(X.shape[1]):  # column by column: the same sums as ever
-            off_centre += far[:, j]
-        return out, off_centre / max(1, X.shape[1])
-
-    @staticmethod
-    def _pack(bins: NDArray[np.int64]) -> NDArray[np.int64]:
-        """One int64 per row. Exact for up to three dimensions of bins below 2**20; beyond
-        that an FNV-style hash of every bin (rare collisions only make two states share a
-        count), as shifting a fourth bin in would push the first out of the 64 bits."""
-        key = np.zeros(bins.shape[0], dtype=np.int64)
-        exact = bins.shape[1] <= _EXACT_DIMS
-        for j in range(bins.shape[1]):
-            if exact:
-                key = key * _KEY_BASE + (bins[:, j] % _KEY_BASE)
-            else:  # int64 arithmetic wraps round, as the hash wants
-                key = (key ^ bins[:, j]) * _HASH_PRIME
-        return key
-
-    def _keys(self, X: NDArray[np.float64]) -> _Keys:
-        bins, off_centre = self._bins(X)
-        spatial = bins[:, : self.spatial_dims_]
-        cells = self._pack(spatial)
-        if self.spatial_dims_ < bins.shape[1]:
-            pure = self._pack(bins[:, self.spatial_dims_ :])
-            joint = self._pack(bins)  # every bin: the same state in two cells counts apart
-        else:
-            pure = joint = cells
-        return _Keys(spatial, cells, joint, pure, off_centre)
-
-    def _cell_counts(self, keys: _Keys) -> NDArray[np.float64]:
-        """Each sample's cell count, averaged over its neighbourhood."""
-        k = int(self.neighbourhood_)
-        if k <= 0:
-            return self._lookup(self.cell_keys_, self.cell_counts_, keys.cells)
-        total = np.zeros(len(keys.cells), dtype=np.float64)
-        span = range(-k, k + 1)
-        offsets = np.array(np.meshgrid(*[span] * keys.spatial.shape[1])).reshape(
-            keys.spatial.shape[1], -1
-        )
-        for offset in offsets.T:
-            total += self._lookup(
-                self.cell_keys_, self.cell_counts_, self._pack(keys.spatial + offset)
-            )
-        result: NDArray[np.float64] = total / offsets.shape[1]
-        return result
-
     def fit(self, X: ArrayLike, y: Any = None) -> CellDensity:
         data: NDArray[np.float64] = validate_data(self, X, dtype=np.float64)
         if not 0.0 < self.contamination <= 0.5:
             raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination}")
         if self.alpha <= 0:
             raise ValueError(f"alpha must be positive, got {self.alpha}")
+        if self.neighbourhood < 0 or self.state_prior < 0:
+            raise ValueError("neighbourhood and state_prior cannot be negative")
         n_features = data.shape[1]
-        if self.bin_widths is None:
-            span = data.max(axis=0) - data.min(axis=0)
-            widths = np.where(span > 0, span / 10.0, 1.0)
-        else:
-            widths = np.asarray(self.bin_widths, dtype=np.float64)
-            if widths.shape != (n_features,) or np.any(widths <= 0):
-                raise ValueError(f"bin_widths must be {n_features} positive numbers")
-        self.bin_widths_ = widths
-        if self.periods is None:
-            self.periods_: list[float | None] = [None] * n_features
-        else:
-            if len(self.periods) != n_features:
-                raise ValueError(f"periods must have {n_features} entries")
-            self.periods_ = [float(p) if p else None for p in self.periods]
-        self.spatial_dims_ = max(1, min(int(self.spatial_dims), n_features))
+        widths = self._widths(data)
+        periods = self._periods(n_features)
+        spatial_dims = max(1, min(int(self.spatial_dims), n_features))
         state_bins = 1
-        for j in range(self.spatial_dims_, n_features):
-            period = self.periods_[j]
+        for j in range(spatial_dims, n_features):
+            period = periods[j]
             if period:
                 state_bins *= max(1, int(np.ceil(period / widths[j])))
             else:
                 state_bins *= 16  # a nominal number of states for an open-ended feature
-        self.n_state_bins_ = state_bins
-        if self.neighbourhood < 0 or self.state_prior < 0:
-            raise ValueError("neighbourhood and state_prior cannot be negative")
-        self.neighbourhood_ = int(self.neighbourhood)
-        self.__dict__.pop("_fast", None)  # the counts of a previous fit
-        keys = self._keys(data)
-        self.cell_keys_, self.cell_counts_ = np.unique(keys.cells, return_counts=True)
-        self.state_keys_, self.state_counts_ = np.unique(keys.joint, return_counts=True)
-        self.global_keys_, self.global_counts_ = np.unique(keys.pure, return_counts=True)
-        self.n_samples_fit_ = data.shape[0]
-        scores = self._score(keys)
-        self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
+        self.table_ = DensityTable(
+            bin_widths=widths,
+            periods=periods,
+            spatial_dims=spatial_dims,
+            alpha=float(self.alpha),
+            neighbourhood=int(self.neighbourhood),
+            state_prior=float(self.state_prior),
+            n_state_bins=state_bins,
+        ).count(data)
+        self.offset_ = float(np.percentile(self.table_.score(data), 100.0 * self.contamination))
         return self
 
-    @staticmethod
-    def _lookup(
-        keys: NDArray[np.int64], counts: NDArray[np.int64], query: NDArray[np.int64]
-    ) -> NDArray[np.float64]:
-        idx = np.searchsorted(keys, query)
-        idx = np.clip(idx, 0, len(keys) - 1)
-        found = keys[idx] == query
-        return np.where(found, counts[idx], 0).astype(np.float64)
+    def _widths(self, data: NDArray[np.float64]) -> NDArray[np.float64]:
+        if self.bin_widths is None:
+            span = data.max(axis=0) - data.min(axis=0)
+            return np.where(span > 0, span / 10.0, 1.0)
+        widths = np.asarray(self.bin_widths, dtype=np.float64)
+        if widths.shape != (data.shape[1],) or np.any(widths <= 0):
+            raise ValueError(f"bin_widths must be {data.shape[1]} positive numbers")
+        return widths
 
-    def _score(self, keys: _Keys) -> NDArray[np.float64]:
-        """log p(cell) + log p(state | cell), smoothed (see `_score_counts`)."""
-        if self.spatial_dims_ == self.n_features_in_:
-            cell_n = joint_n = anywhere = None
-        else:
-            cell_n = self._lookup(self.cell_keys_, self.cell_counts_, keys.cells)
-            joint_n = self._lookup(self.state_keys_, self.state_counts_, keys.joint)
-            anywhere = (
-                self._lookup(self.global_keys_, self.global_counts_, keys.pure)
-                if self.state_prior > 0
-                else None
-            )
-        return self._score_counts(
-            self._cell_counts(keys), cell_n, joint_n, anywhere, keys.off_centre
-        )
-
-    def _score_counts(
-        self,
-        around_n: NDArray[np.float64],
-        cell_n: NDArray[np.float64] | None,
-        joint_n: NDArray[np.float64] | None,
-        anywhere: NDArray[np.float64] | None,
-        off_centre: NDArray[np.float64],
-    ) -> NDArray[np.float64]:
-        """log p(cell) + log p(state | cell), smoothed, from each sample's counts: of its cell
-        over the neighbourhood, of its cell, of its cell and state, and of its state anywhere;
-        less a hair for samples far from the centres of their bins, which breaks the ties of a
-        histogram (and so lets the decision function call exactly the `contamination` share of
-        the training data outliers)."""
-        a = self.alpha
-        n = self.n_samples_fit_
-        tie_break = 1e-6 * off_centre
-        n_cells = len(self.cell_keys_) + 1
-        log_cell = np.log(around_n + a) - np.log(n + a * n_cells)
-        if cell_n is None or joint_n is None:
-            only_cell: NDArray[np.float64] = log_cell - tie_break
-            return only_cell
-        if self.state_prior > 0 and anywhere is not None:
-            usual = (anywhere + a) / (n + a * self.n_state_bins_)
-            prior = self.state_prior
-            log_state = np.log(joint_n + prior * usual) - np.log(cell_n + prior)
-        else:
-            log_state = np.log(joint_n + a) - np.log(cell_n + a * self.n_state_bins_)
-        both: NDArray[np.float64] = log_cell + log_state - tie_break
-        return both
+    def _periods(self, n_features: int) -> list[float | None]:
+        if self.periods is None:
+            return [None] * n_features
+        if len(self.periods) != n_features:
+            raise ValueError(f"periods must have {n_features} entries")
+        return [float(p) if p else None for p in self.periods]
 
     def score_array(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """`score_samples` without scikit-learn's input checks, for a float64 array of the
-        fitted width (the per-vessel hot path: a few tens of rows at a time).
-
-        The same numbers as `score_samples`: the same bins, and the same arithmetic on the
-        same counts, but the counts of a small array are looked up row by row in dictionaries
-        (built on first use) and each cell's neighbourhood count is remembered, where the
-        vectorised path packs and searches once per neighbour, which for a few rows costs
-        far more than the work itself."""
-        if X.shape[0] > _FAST_ROWS:
-            return self._score(self._keys(X))
-        fast = self.__dict__.get("_fast")
-        if fast is None:
-            fast = self._fast = _FastCounts(self)
-        bins, off_centre = self._bins(X)
-        around_n, cell_n, joint_n, anywhere = fast.counts(bins)
-        if self.spatial_dims_ == self.n_features_in_:
-            return self._score_counts(around_n, None, None, None, off_centre)
-        return self._score_counts(
-            around_n, cell_n, joint_n, anywhere if self.state_prior > 0 else None, off_centre
-        )
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(super().__getstate__())
-        state.pop("_fast", None)  # a cache, rebuilt on first use
-        return state
+        fitted width (`DensityTable.score_array`)."""
+        return self.table_.score_array(X)
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
         """Log-probability of each sample's cell and state: higher is more usual."""
         check_is_fitted(self)
         data: NDArray[np.float64] = validate_data(self, X, dtype=np.float64, reset=False)
-        return self._score(self._keys(data))
+        return self.table_.score(data)
 
     def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         """Negative for outliers (rarer than the `contamination` share of the training data)."""
@@ -285,89 +147,6 @@ class CellDensity(OutlierMixin, BaseEstimator):  # type: ignore[misc]
 
     def predict(self, X: ArrayLike) -> NDArray[np.int64]:
         return np.where(self.decision_function(X) < 0, -1, 1).astype(np.int64)
-
-
-def _pack_key(values: list[int]) -> int:
-    """`CellDensity._pack` of one row, in Python ints: the same int64."""
-    key = 0
-    if len(values) <= _EXACT_DIMS:
-        for v in values:
-            key = key * _BASE + v % _BASE
-        return key
-    prime = int(_HASH_PRIME)
-    for v in values:
-        key = ((key ^ (v & _MASK)) * prime) & _MASK
-    return key - (1 << 64) if key >= 1 << 63 else key
-
-
-class _FastCounts:
-    """A fitted `CellDensity`'s counts as dictionaries, for scoring a few rows at a time, and
-    the counts of the rows of bins seen (a vessel's fixes fall in few cells and states)."""
-
-    __slots__ = ("around", "cells", "joint", "offsets", "pure", "rows", "spatial_dims")
-
-    def __init__(self, density: CellDensity) -> None:
-        self.spatial_dims = int(density.spatial_dims_)
-        self.cells = dict(
-            zip(density.cell_keys_.tolist(), density.cell_counts_.tolist(), strict=True)
-        )
-        self.joint = dict(
-            zip(density.state_keys_.tolist(), density.state_counts_.tolist(), strict=True)
-        )
-        self.pure = dict(
-            zip(density.global_keys_.tolist(), density.global_counts_.tolist(), strict=True)
-        )
-        k = int(density.neighbourhood_)
-        if k > 0:
-            span = range(-k, k + 1)
-            grid = np.array(np.meshgrid(*[span] * self.spatial_dims))
-            self.offsets = grid.reshape(self.spatial_dims, -1).T.tolist()  # as `_cell_counts`
-        else:
-            self.offsets = []
-        self.around: dict[tuple[int, ...], tuple[float, int]] = {}
-        self.rows: dict[tuple[int, ...], tuple[float, int, int, int]] = {}
-
-    def _cell(self, spatial: tuple[int, ...]) -> tuple[float, int]:
-        """A cell's count averaged over its neighbourhood, and its own count."""
-        own = self.cells.get(_pack_key(list(spatial)), 0)
-        if not self.offsets:
-            return float(own), own
-        total = 0
-        for offset in self.offsets:
-            total += self.cells.get(
-                _pack_key([b + o for b, o in zip(spatial, offset, strict=True)]), 0
-            )
-        return float(total) / len(self.offsets), own
-
-    def _row(self, row: tuple[int, ...]) -> tuple[float, int, int, int]:
-        """A row of bins' neighbourhood, cell, cell-and-state and state counts."""
-        sd = self.spatial_dims
-        spatial = row[:sd]
-        cell = self.around.get(spatial)
-        if cell is None:
-            if len(self.around) >= _CACHED:
-                self.around.clear()
-            cell = self.around[spatial] = self._cell(spatial)
-        state = list(row[sd:])
-        if not state:
-            return cell[0], cell[1], 0, 0
-        joint = self.joint.get(_pack_key(list(row)), 0)
-        return cell[0], cell[1], joint, self.pure.get(_pack_key(state), 0)
-
-    def counts(self, bins: NDArray[np.int64]) -> NDArray[np.float64]:
-        """Per row of bins, a column each: the neighbourhood, cell, cell-and-state and state
-        counts (contiguous columns, as the vectorised lookups give)."""
-        rows = self.rows
-        if len(rows) >= _CACHED:
-            rows.clear()
-        get = rows.get
-        found = []
-        for key in map(tuple, bins.tolist()):
-            got = get(key)
-            if got is None:
-                got = rows[key] = self._row(key)
-            found.append(got)
-        return np.array(found, dtype=np.float64).reshape(-1, 4).T.copy()
 
 
 class NonNegativeLogisticRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]

@@ -14,9 +14,9 @@ Indicators (each 0 when absent, up to 1; `INDICATORS`):
 
 `VesselRisk` follows one vessel point by point (small, serialisable state) and gives the
 indicator vector at any time, with the facts behind it; `RiskModel` turns the vector into a
-probability (a `NonNegativeLogisticRegression`, sigmoid-calibrated) and says how much each
-indicator adds (its share of the score, in proportion to its weight in the log-odds), in words
-an officer can check ("Left the departure area near Teknaf 14 h ago (+0.21)").
+probability (a `NonNegativeLogisticRegression`, sigmoid-calibrated, kept as its weights) and
+says how much each indicator adds (its share of the score, in proportion to its weight in the
+log-odds), in words an officer can check ("Left the departure area near Teknaf 14 h ago (+0.21)").
 
 Trained by `train_risk_model` on labelled data: simulated scenarios (`lookout.sim`) and, when
 available, officers' outcomes.
@@ -589,34 +589,41 @@ def describe(indicator: str, facts: Mapping[str, Any]) -> str:
 
 
 # -- the model ----------------------------------------------------------------------------
+Fold = tuple[tuple[float, ...], float, float, float]  # weights, intercept, sigmoid a and b
+
+
 @dataclass
 class RiskModel:
+    """The fitted model in closed form: per calibrated fold, the indicator weights, intercept
+    and sigmoid calibration (a, b); p = mean over folds of 1 / (1 + exp(a (w.x + c) + b)).
+    Plain numbers: scoring needs neither scikit-learn nor its millisecond a call."""
+
     version: str
     trained_at: str
-    estimator: Any  # predict_proba over INDICATORS
+    folds: list[Fold]
     indicators: tuple[str, ...] = INDICATORS
     threshold: float = 0.5
     training: dict[str, Any] = field(default_factory=dict)
     kind: str = "migrant_risk"
-    # The same function in closed form, for one vessel at a time (scikit-learn's
-    # predict_proba costs about a millisecond a call): per calibrated fold, the weights,
-    # intercept and sigmoid calibration (a, b), p = mean(1 / (1 + exp(a (w.x + c) + b))).
-    folds: list[tuple[tuple[float, ...], float, float, float]] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        if not self.folds:
-            self.folds = _closed_form(self.estimator)
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Upgrade a model of file formats 1 and 2, which also held the scikit-learn estimator
+        the folds came from."""
+        estimator = state.pop("estimator", None)
+        if not state.get("folds"):
+            state["folds"] = _closed_form(estimator)
+        if not state["folds"]:
+            raise ValueError("a risk model without a closed form: retrain it with `lookout train`")
+        self.__dict__.update(state)
 
     def proba(self, x: NDArray[np.float64] | Sequence[float]) -> float:
-        if self.folds:
-            values = [float(v) for v in x]
-            total = 0.0
-            for weights, intercept, a, b in self.folds:
-                f = intercept + sum(w * v for w, v in zip(weights, values, strict=True))
-                z = a * f + b
-                total += 1.0 / (1.0 + math.exp(z)) if z < 700 else 0.0
-            return total / len(self.folds)
-        return float(self.estimator.predict_proba(np.asarray(x).reshape(1, -1))[0, 1])
+        values = [float(v) for v in x]
+        total = 0.0
+        for weights, intercept, a, b in self.folds:
+            f = intercept + sum(w * v for w, v in zip(weights, values, strict=True))
+            z = a * f + b
+            total += 1.0 / (1.0 + math.exp(z)) if z < 700 else 0.0
+        return total / len(self.folds)
 
     def contributions(self, x: NDArray[np.float64]) -> list[tuple[str, float]]:
         """(indicator, its share of the score) for each indicator present, largest first.
@@ -629,18 +636,10 @@ class RiskModel:
         present = [i for i, v in enumerate(values) if v > 0]
         if not present:
             return []
-        if self.folds:
-            log_odds = [0.0] * len(values)
-            for weights, _, a, _ in self.folds:
-                for i in present:
-                    log_odds[i] += -a * weights[i] * values[i] / len(self.folds)
-        else:  # no closed form: the drop in probability without the indicator
-            log_odds = [0.0] * len(values)
-            base = self.proba(x)
+        log_odds = [0.0] * len(values)
+        for weights, _, a, _ in self.folds:
             for i in present:
-                without = np.array(values)
-                without[i] = 0.0
-                log_odds[i] = max(0.0, base - self.proba(without))
+                log_odds[i] += -a * weights[i] * values[i] / len(self.folds)
         total = sum(log_odds[i] for i in present)
         if total <= 0:
             return []
@@ -733,14 +732,17 @@ def train_risk_model(
     sources: Sequence[str] = (),
     trained_at: str | None = None,
 ) -> RiskModel:
-    """Fit the indicator weights (non-negative), calibrate the probabilities and, given the
-    vessel of each row (`groups`) and no `threshold`, choose the alert level."""
+    """Fit the indicator weights (non-negative), calibrate the probabilities (`calibration`:
+    "sigmoid" or "none") and, given the vessel of each row (`groups`) and no `threshold`,
+    choose the alert level."""
     from sklearn.calibration import CalibratedClassifierCV  # type: ignore[import-untyped]
 
     from anomaly.models.estimators import NonNegativeLogisticRegression
 
     if len(set(y.tolist())) < 2:
         raise ValueError("training data needs both risky and ordinary vessels")
+    if calibration not in ("sigmoid", "none"):
+        raise ValueError(f"calibration must be 'sigmoid' or 'none', got {calibration!r}")
     base = NonNegativeLogisticRegression(C=C, class_weight="balanced")
     positives = int(y.sum())
     if calibration == "none" or positives < 6:
@@ -758,7 +760,7 @@ def train_risk_model(
     }
     level = 0.5 if threshold is None else threshold
     if threshold is None and groups is not None:
-        scored = RiskModel("", "", estimator)
+        scored = RiskModel("", "", _closed_form(estimator))
         p = np.array([scored.proba(row) for row in X])
         level, quality = choose_threshold(p, y, groups)
         summary["threshold"] = {"level": level, **quality}
@@ -769,12 +771,12 @@ def train_risk_model(
         }
     digest = hashlib.sha256(repr(sorted(summary.items())).encode()).hexdigest()[:10]
     version = f"risk-{when.replace('-', '').replace(':', '')}-{digest}"
-    return RiskModel(version, when, estimator, INDICATORS, level, summary)
+    return RiskModel(version, when, _closed_form(estimator), INDICATORS, level, summary)
 
 
-def _closed_form(estimator: Any) -> list[tuple[tuple[float, ...], float, float, float]]:
+def _closed_form(estimator: Any) -> list[Fold]:
     """The folds of a sigmoid-calibrated linear model, or of a bare logistic one ([] when the
-    estimator is neither: `proba` then calls scikit-learn)."""
+    estimator is neither)."""
     calibrated = getattr(estimator, "calibrated_classifiers_", None)
     if calibrated is None:
         if hasattr(estimator, "coef_") and len(getattr(estimator, "classes_", ())) == 2:

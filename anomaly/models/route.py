@@ -6,10 +6,11 @@ Two parts, trained together from history (`train_route_model`, `lookout train --
 - `density`: a `CellDensity` over every fix (latitude, longitude in 0.25 degree cells smoothed
   over their neighbours; course in 30 degree sectors and speed in 4 kn steps within the cell,
   falling back on what is usual anywhere where a cell has few fixes; a vessel under 1 kn counts
-  as stopped whatever its course): how usual it is to be here, going this way at this speed;
+  as stopped whatever its course): how usual it is to be here, going this way at this speed.
+  Kept as its counts (a `DensityTable`);
 - `forest`: an IsolationForest over track windows (`anomaly.models.features`, three hours by
   default; the time of day left out) plus the window's density (mean and 10th percentile of
-  its fixes' log-density).
+  its fixes' log-density). Kept as plain lists (`CompactForest`).
 
 A window is scored twice: by the forest (an unusual shape of track: speeds, turns, gaps, kind
 of vessel), and by its mean density (an unusual place, course or speed for these waters, which
@@ -17,7 +18,8 @@ a forest over many features can miss). Each is measured against the level that h
 `contamination` of the training windows passed, in units of its spread over the training
 windows; the window's anomaly score is the larger of the two, and above 0 is anomalous. The
 file is a joblib dump of `RouteModel`; its `version` is the training time and a hash of what
-it was trained on.
+it was trained on. It holds numbers and lists, no scikit-learn object: loading it does not
+import scikit-learn (scikit-learn trains; it does not score).
 """
 
 from __future__ import annotations
@@ -29,17 +31,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
-from sklearn.pipeline import Pipeline, make_pipeline  # type: ignore[import-untyped]
-from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
 
-from anomaly.models.estimators import CellDensity
+from anomaly.models.density import DensityTable
 from anomaly.models.features import FEATURE_NAMES, TrackWindow, window_features
 from tracks.records import TrackPoint
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
+
+    from anomaly.models.estimators import CellDensity
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -55,11 +59,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MODEL_FORMAT: Final = 2  # of the files `save_model` writes
-# The formats `load_model` reads, by kind. Format 2: the route density counts a state per cell
-# (format 1 counted it per longitude strip, so such a route model must be retrained); the risk
-# model did not change.
-READABLE_FORMATS: Final = {"route_anomaly": (2,), "migrant_risk": (1, 2)}
+MODEL_FORMAT: Final = 3  # of the files `save_model` writes
+# The formats `load_model` reads, by kind. Format 3 holds no scikit-learn object; older files
+# are upgraded as they load (which imports scikit-learn). Format 2: the route density counts a
+# state per cell (format 1 counted it per longitude strip, so such a route model must be
+# retrained); the risk model did not change.
+READABLE_FORMATS: Final = {"route_anomaly": (2, 3), "migrant_risk": (1, 2, 3)}
 DATA: Final = Path(__file__).resolve().parent / "data"
 DEFAULT_MODEL: Final = DATA / "route.joblib"
 ROUTE_FEATURES: Final = (*FEATURE_NAMES, "density_mean", "density_p10")
@@ -102,8 +107,8 @@ def density_rows(window_array: NDArray[np.float64]) -> NDArray[np.float64]:
 class RouteModel:
     version: str
     trained_at: str
-    density: CellDensity
-    forest: Pipeline
+    density: DensityTable
+    forest: CompactForest
     threshold: float
     window_s: float
     spacing_s: float
@@ -112,16 +117,21 @@ class RouteModel:
     feature_iqr: NDArray[np.float64]
     training: dict[str, Any] = field(default_factory=dict)
     kind: str = "route_anomaly"
-    compact: CompactForest | None = None
     forest_columns: tuple[int, ...] = ()  # the vector's columns the forest sees
     forest_level: float = 0.0  # forest score at the contamination level
     forest_scale: float = 1.0
     density_level: float = 0.0  # mean log-density at the contamination level (lower tail)
     density_scale: float = 1.0
 
-    def __post_init__(self) -> None:
-        if self.compact is None:
-            self.compact = CompactForest.from_pipeline(self.forest)
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Upgrade a model of file format 2: a fitted `CellDensity` and the scikit-learn
+        pipeline of the forest, beside its compact form."""
+        compact = state.pop("compact", None)
+        if compact is not None or not isinstance(state["forest"], CompactForest):
+            state["forest"] = compact or CompactForest.from_pipeline(state["forest"])
+        if not isinstance(state["density"], DensityTable):
+            state["density"] = _table_of_format_2(state["density"])
+        self.__dict__.update(state)
 
     def vector(
         self,
@@ -134,9 +144,7 @@ class RouteModel:
 
     def forest_score(self, vector: NDArray[np.float64]) -> float:
         seen = vector[list(self.forest_columns)] if self.forest_columns else vector
-        if self.compact is not None:
-            return self.compact.anomaly_score(seen)
-        return float(-self.forest.score_samples(seen.reshape(1, -1))[0])
+        return self.forest.anomaly_score(seen)
 
     def score(self, vector: NDArray[np.float64]) -> float:
         """Anomaly score of a window: above `threshold` (0) is anomalous, higher is stranger."""
@@ -178,6 +186,26 @@ class RouteModel:
         return out
 
 
+def _table_of_format_2(density: Any) -> DensityTable:
+    """The counts of a `CellDensity` fitted before it kept them in a `DensityTable`."""
+    return DensityTable(
+        bin_widths=density.bin_widths_,
+        periods=list(density.periods_),
+        spatial_dims=int(density.spatial_dims_),
+        alpha=float(density.alpha),
+        neighbourhood=int(density.neighbourhood_),
+        state_prior=float(density.state_prior),
+        n_state_bins=int(density.n_state_bins_),
+        n_samples=int(density.n_samples_fit_),
+        cell_keys=density.cell_keys_,
+        cell_counts=density.cell_counts_,
+        state_keys=density.state_keys_,
+        state_counts=density.state_counts_,
+        global_keys=density.global_keys_,
+        global_counts=density.global_counts_,
+    )
+
+
 def _average_path_length(n: float) -> float:
     """c(n): the mean path length of an unsuccessful search in a binary search tree."""
     if n <= 1:
@@ -200,28 +228,25 @@ class CompactForest:
     max_samples: int
 
     @classmethod
-    def from_pipeline(cls, pipeline: Pipeline) -> CompactForest | None:
-        try:
-            scaler, forest = pipeline[0], pipeline[-1]
-            mean = [float(v) for v in scaler.mean_]
-            scale = [float(v) for v in scaler.scale_]
-            trees = []
-            for tree in forest.estimators_:
-                t = tree.tree_
-                depth_at_leaf = _leaf_depths(t)
-                trees.append(
-                    (
-                        [int(v) for v in t.children_left],
-                        [int(v) for v in t.children_right],
-                        [int(v) for v in t.feature],
-                        [float(v) for v in t.threshold],
-                        depth_at_leaf,
-                    )
+    def from_pipeline(cls, pipeline: Pipeline) -> CompactForest:
+        """From a fitted `make_pipeline(StandardScaler(), IsolationForest(...))`."""
+        scaler, forest = pipeline[0], pipeline[-1]
+        mean = [float(v) for v in scaler.mean_]
+        scale = [float(v) for v in scaler.scale_]
+        trees = []
+        for tree in forest.estimators_:
+            t = tree.tree_
+            trees.append(
+                (
+                    [int(v) for v in t.children_left],
+                    [int(v) for v in t.children_right],
+                    [int(v) for v in t.feature],
+                    [float(v) for v in t.threshold],
+                    _leaf_depths(t),
                 )
-            features = [[int(i) for i in f] for f in forest.estimators_features_]
-            return cls(mean, scale, trees, features, int(forest.max_samples_))
-        except (AttributeError, IndexError, TypeError):  # not that pipeline: use scikit-learn
-            return None
+            )
+        features = [[int(i) for i in f] for f in forest.estimators_features_]
+        return cls(mean, scale, trees, features, int(forest.max_samples_))
 
     def anomaly_score(self, vector: NDArray[np.float64] | Sequence[float]) -> float:
         x = [(float(v) - m) / s for v, m, s in zip(vector, self.mean, self.scale, strict=True)]
@@ -274,6 +299,10 @@ def train_route_model(
     trained_at: str | None = None,
 ) -> RouteModel:
     """Train from history: `tracks` yields each vessel's points in time order."""
+    from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
+
     fixes: list[NDArray[np.float64]] = []
     fold_of_fixes: list[int] = []
     windows: list[tuple[TrackWindow, NDArray[np.float64], int]] = []
@@ -317,7 +346,7 @@ def train_route_model(
     ]
     rows = []
     for window, base, fold in windows:
-        dens = _window_density(halves[fold], window)
+        dens = _window_density(halves[fold].table_, window)
         rows.append(np.concatenate([base, [float(dens.mean()), _p10(dens)]]))
     X = np.vstack(rows)
     columns = tuple(i for i, name in enumerate(ROUTE_FEATURES) if name not in _NOT_IN_FOREST)
@@ -353,8 +382,8 @@ def train_route_model(
     return RouteModel(
         version=_version(summary, when),
         trained_at=when,
-        density=density,
-        forest=forest,
+        density=density.table_,
+        forest=CompactForest.from_pipeline(forest),
         threshold=0.0,
         window_s=window_h * 3600.0,
         spacing_s=spacing_s,
@@ -383,12 +412,14 @@ def is_moving(window: TrackWindow) -> bool:
     return bool(np.nanmax(sog) >= STOPPED_KN) if len(sog) else False
 
 
-def _window_density(density: CellDensity, window: TrackWindow) -> NDArray[np.float64]:
+def _window_density(density: DensityTable, window: TrackWindow) -> NDArray[np.float64]:
     rows = density_rows(window.array()[::DENSITY_EVERY])
     return density.score_array(rows)
 
 
 def _density() -> CellDensity:
+    from anomaly.models.estimators import CellDensity
+
     return CellDensity(
         bin_widths=(0.25, 0.25, 30.0, 4.0),
         periods=(None, None, 360.0, None),

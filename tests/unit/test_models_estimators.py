@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
+from anomaly.models.density import DensityTable
 from anomaly.models.estimators import CellDensity, NonNegativeLogisticRegression
 
 ESTIMATORS = [
@@ -91,7 +92,7 @@ def test_cell_density_keys_of_many_dimensions_keep_every_bin() -> None:
     """Beyond three dimensions the packed key is a hash: rows that differ in any one bin
     (here only in the first, by multiples of 16) still get different keys."""
     rows = np.array([[lat, 360, 3, 2] for lat in range(0, 16 * 50, 16)], dtype=np.int64)
-    keys = CellDensity._pack(rows)
+    keys = DensityTable.pack(rows)
     assert len(set(keys.tolist())) == len(rows)
 
 
@@ -178,4 +179,4 @@ def test_score_array_is_score_samples(params: dict[str, Any]) -> None:
                 np.testing.assert_allclose(
                     model.score_array(X), model.score_samples(X), rtol=1e-9, atol=0
                 )
-    assert "_fast" in vars(model) and "_fast" not in model.__getstate__()
+    assert "_fast" in vars(model.table_) and "_fast" not in model.table_.__getstate__()

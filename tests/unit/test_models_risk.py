@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.calibration import CalibratedClassifierCV  # type: ignore[import-untyped]
 
 from anomaly.detectors.base import RuleConfig
 from anomaly.detectors.migrant_risk import MigrantRiskDetector
+from anomaly.models.estimators import NonNegativeLogisticRegression
 from anomaly.models.risk import (
     INDICATORS,
     Coast,
@@ -166,20 +168,32 @@ def test_state_round_trip() -> None:
     assert np.array_equal(st.indicators(GEO)[0], copy.indicators(GEO)[0])
 
 
+Samples = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 @pytest.fixture(scope="module")
-def model() -> RiskModel:
+def samples() -> Samples:
     tracks = [(405_000_100 + i, voyage(405_000_100 + i, course=165 + 3 * i)) for i in range(6)]
     tracks += [(405_000_200 + i, trawling(405_000_200 + i)) for i in range(12)]
     risky = {m for m, _ in tracks[:6]}
-    X, y, groups = risk_samples(tracks, GEO, lambda mmsi, ts: mmsi in risky)
+    return risk_samples(tracks, GEO, lambda mmsi, ts: mmsi in risky)
+
+
+@pytest.fixture(scope="module")
+def model(samples: Samples) -> RiskModel:
+    X, y, groups = samples
     return train_risk_model(X, y, groups, calibration="none", trained_at="2024-06-01T00:00:00Z")
 
 
-def test_model_scores_explains_and_round_trips(model: RiskModel, tmp_path: Path) -> None:
+def test_model_scores_explains_and_round_trips(
+    model: RiskModel, samples: Samples, tmp_path: Path
+) -> None:
     x, facts = indicators_after(voyage())
     p = model.proba(x)
     assert p > 0.9
-    assert p == pytest.approx(model.estimator.predict_proba(x.reshape(1, -1))[0, 1])
+    X, y, _ = samples
+    fitted = NonNegativeLogisticRegression(C=1.0, class_weight="balanced").fit(X, y)
+    assert p == pytest.approx(fitted.predict_proba(x.reshape(1, -1))[0, 1])
     contributions = dict(model.contributions(x))
     assert all(delta >= 0 for delta in contributions.values())  # indicators only raise risk
     base = model.proba(np.zeros(len(INDICATORS)))
@@ -192,6 +206,23 @@ def test_model_scores_explains_and_round_trips(model: RiskModel, tmp_path: Path)
     assert again.proba(x) == pytest.approx(p)
     with pytest.raises(ValueError):
         load_model(path, "route_anomaly")
+
+
+def test_the_calibrated_model_is_scikit_learns_in_closed_form(samples: Samples) -> None:
+    """The folds a model keeps give the probabilities of the sigmoid-calibrated estimator it
+    was fitted as; other calibrations, which have no such form, are refused."""
+    X, y, _ = samples
+    model = train_risk_model(X, y, threshold=0.5, trained_at="2024-06-01T00:00:00Z")
+    assert len(model.folds) == 3
+    base = NonNegativeLogisticRegression(C=1.0, class_weight="balanced")
+    calibrated = CalibratedClassifierCV(base, method="sigmoid", cv=3).fit(X, y)
+    rng = np.random.default_rng(8)
+    for x in np.vstack([X[::7], rng.uniform(0, 1, (20, len(INDICATORS)))]):
+        assert model.proba(x) == pytest.approx(
+            calibrated.predict_proba(x.reshape(1, -1))[0, 1], abs=1e-12
+        )
+    with pytest.raises(ValueError, match="calibration"):
+        train_risk_model(X, y, calibration="isotonic")
 
 
 def test_threshold_choice_keeps_false_vessels_rare() -> None:
@@ -231,9 +262,8 @@ def test_an_hour_that_looks_like_a_crossing_is_not_enough() -> None:
     steady_only = RiskModel(
         "steady-only",
         "2024-06-01T00:00:00Z",
-        None,
+        [(tuple(weights), -40.0 / STEADY_FULL_H, -1.0, 0.0)],
         threshold=0.5,
-        folds=[(tuple(weights), -40.0 / STEADY_FULL_H, -1.0, 0.0)],
     )
 
     def alerts(out_h: float, **params: object) -> list[object]:

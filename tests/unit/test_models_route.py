@@ -6,20 +6,28 @@ from __future__ import annotations
 import logging
 import math
 import random
+import subprocess
+import sys
 from pathlib import Path
+from typing import Final
 
 import joblib  # type: ignore[import-untyped]
 import numpy as np
 import pytest
+from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
+from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
+from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
 
 from anomaly.detectors.base import RuleConfig
 from anomaly.detectors.route_anomaly import RouteAnomalyDetector
+from anomaly.models.density import DensityTable
 from anomaly.models.features import FEATURE_NAMES, TrackWindow, window_features
 from anomaly.models.risk import DEFAULT_MODEL as RISK_DEFAULT
 from anomaly.models.route import (
     DEFAULT_MODEL as ROUTE_DEFAULT,
 )
 from anomaly.models.route import (
+    CompactForest,
     RouteModel,
     load_model,
     save_model,
@@ -164,14 +172,17 @@ def test_unusual_tracks_score_higher(model: RouteModel) -> None:
     assert reasons and any("rarely" in r or "speed" in r.lower() for r in reasons)
 
 
-def test_compact_forest_is_the_pipeline(model: RouteModel) -> None:
-    assert model.compact is not None
+def test_compact_forest_is_the_pipeline() -> None:
+    """The forest a route model keeps scores as the scikit-learn pipeline it was made from."""
     rng = np.random.default_rng(3)
-    for _ in range(20):
-        v = model.feature_median + rng.normal(0, 1, len(model.feature_names)) * model.feature_iqr
-        seen = v[list(model.forest_columns)]
-        assert model.compact.anomaly_score(seen) == pytest.approx(
-            -model.forest.score_samples(seen.reshape(1, -1))[0], abs=1e-12
+    X = rng.normal(0, 1, (600, 6)) * [1, 5, 0.1, 20, 1, 3] + [0, 10, 0, 100, 5, 0]
+    pipeline = make_pipeline(
+        StandardScaler(), IsolationForest(n_estimators=40, max_samples=128, random_state=1)
+    ).fit(X)
+    compact = CompactForest.from_pipeline(pipeline)
+    for x in np.vstack([X[:20], rng.normal(0, 30, (20, 6))]):
+        assert compact.anomaly_score(x) == pytest.approx(
+            -pipeline.score_samples(x.reshape(1, -1))[0], abs=1e-12
         )
 
 
@@ -193,6 +204,53 @@ def test_a_route_model_of_format_1_must_be_retrained(model: RouteModel, tmp_path
     risk = load_model(RISK_DEFAULT, "migrant_risk")
     joblib.dump({"format": 1, "kind": "migrant_risk", "model": risk}, old)
     assert load_model(old, "migrant_risk").version == risk.version
+
+
+ROOT: Final = Path(__file__).resolve().parents[2]
+FORMAT_2: Final = ROOT / "tests" / "data" / "models"
+
+
+def test_models_of_format_2_are_upgraded_as_they_load() -> None:
+    """The bundled models as they were in format 2 (scikit-learn objects inside): they load,
+    and score as the bundled format-3 files, which the same training command wrote (on
+    another machine: levels learned may differ in the last digit)."""
+    route = load_model(FORMAT_2 / "route-format2.joblib", "route_anomaly")
+    bundled = load_model(ROUTE_DEFAULT, "route_anomaly")
+    assert route.version == bundled.version, "the bundled model was retrained: refresh the file"
+    assert isinstance(route.density, DensityTable) and isinstance(route.forest, CompactForest)
+    assert not hasattr(route, "compact")
+    for w in random_windows(40, seed=2):
+        vector = route.vector(w, shore)
+        np.testing.assert_allclose(vector, bundled.vector(w, shore), rtol=1e-12, atol=0)
+        assert route.score(vector) == pytest.approx(bundled.score(vector), rel=1e-12, abs=1e-12)
+    risk = load_model(FORMAT_2 / "risk-format2.joblib", "migrant_risk")
+    bundled_risk = load_model(RISK_DEFAULT, "migrant_risk")
+    assert risk.version == bundled_risk.version
+    assert not hasattr(risk, "estimator") and len(risk.folds) == len(bundled_risk.folds) == 3
+    rng = np.random.default_rng(4)
+    for x in rng.uniform(0, 1, (20, len(risk.indicators))):
+        assert risk.proba(x) == pytest.approx(bundled_risk.proba(x), rel=1e-12)
+
+
+def test_the_bundled_models_load_without_scikit_learn() -> None:
+    """Scoring needs no scikit-learn: a detection process that loads both bundled models does
+    not import it (about a second of start-up)."""
+    code = (
+        "import sys\n"
+        "from anomaly.models.route import load_model, DEFAULT_MODEL\n"
+        "from anomaly.models.risk import DEFAULT_MODEL as RISK\n"
+        "route = load_model(DEFAULT_MODEL, 'route_anomaly')\n"
+        "risk = load_model(RISK, 'migrant_risk')\n"
+        "print(risk.proba([1.0] * len(risk.indicators)), route.forest.anomaly_score(\n"
+        "    [0.0] * len(route.forest.mean)))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    scores, imported = done.stdout.splitlines()
+    assert 0.0 < float(scores.split()[0]) <= 1.0 and 0.0 < float(scores.split()[1]) <= 1.0
+    assert imported == "[]"
 
 
 def test_detector_flags_the_odd_track_only(model: RouteModel) -> None:
@@ -351,14 +409,14 @@ def test_window_features_are_those_of_the_plain_code() -> None:
 
 
 def test_the_bundled_model_scores_windows_as_the_plain_code() -> None:
-    """The window's density through `CellDensity.score_array` (counts looked up row by row)
-    against `score_samples` (vectorised) on the rows the plain code made; then the vector."""
+    """The window's density through `DensityTable.score_array` (counts looked up row by row)
+    against `score` (vectorised) on the rows the plain code made; then the vector."""
     from anomaly.models.route import _p10
 
     route = load_model(ROUTE_DEFAULT, "route_anomaly")
     for i, w in enumerate(random_windows(400, seed=1)):
         rows = _reference_density_rows(w.array()[::3])
-        want = route.density.score_samples(rows)
+        want = route.density.score(rows)
         np.testing.assert_allclose(
             route.density.score_array(rows), want, rtol=1e-9, atol=0, err_msg=f"window {i}"
         )
