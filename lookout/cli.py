@@ -221,7 +221,7 @@ def detect(
     from anomaly.context import default_context
     from anomaly.rules import load_rules
     from anomaly.service import ROLES, run_detect_service
-    from anomaly.store import SqlDetectStore
+    from anomaly.sql_store import SqlDetectStore
     from lookout.db import make_engine, migrate
 
     roles = role or list(ROLES)

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from anomaly.store import PartitionMark, SqlDetectStore, StoredVessel
+from anomaly.sql_store import SqlDetectStore
+from anomaly.store import PartitionMark, StoredVessel
 from lookout.bus import topics
 from lookout.db import migrate
 from tests.unit.test_detect_stage import (

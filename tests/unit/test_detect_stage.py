@@ -13,14 +13,9 @@ import pytest
 from anomaly.outputs import AlertCollector
 from anomaly.records import Alert
 from anomaly.rules import RuleSet, load_rules
+from anomaly.sql_store import SqlDetectStore
 from anomaly.stage import DetectSettings, DetectStage
-from anomaly.store import (
-    DetectStore,
-    MemoryDetectStore,
-    PartitionMark,
-    SqlDetectStore,
-    StoredVessel,
-)
+from anomaly.store import DetectStore, MemoryDetectStore, PartitionMark, StoredVessel
 from lookout.bus import topics
 from lookout.bus.memory import MemoryBus
 from lookout.db import migrate

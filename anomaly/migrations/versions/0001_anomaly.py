@@ -4,7 +4,7 @@ Revision ID: anomaly_0001
 Revises:
 Create Date: 2025-01-01
 
-The first revision of the "anomaly" branch (`anomaly.store.SqlDetectStore`). Times are epoch
+The first revision of the "anomaly" branch (`anomaly.sql_store.SqlDetectStore`). Times are epoch
 milliseconds (BIGINT). Runs on SQLite and PostgreSQL.
 """
 

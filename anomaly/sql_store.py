@@ -1,0 +1,140 @@
+"""`SqlDetectStore`: the `DetectStore` on SQLAlchemy Core, for SQLite (embedded) and PostgreSQL.
+
+The tables are created by the "anomaly" migration branch (`anomaly/migrations/versions`,
+applied by `lookout.db.migrate`); `METADATA` below mirrors them for queries. `save` is one
+transaction: states and offsets are upserts (`INSERT ... ON CONFLICT`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from anomaly.store import PartitionMark, StoredVessel
+from lookout.db import make_engine, upsert, write_engine
+
+__all__ = ["METADATA", "SqlDetectStore"]
+
+
+METADATA: Final = sa.MetaData()
+
+DETECT_STATE: Final = sa.Table(
+    "detect_state",
+    METADATA,
+    sa.Column("group", sa.String(255), primary_key=True),
+    sa.Column("mmsi", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("partition", sa.Integer(), nullable=False),
+    sa.Column("blob", sa.LargeBinary(), nullable=False),
+    sa.Column("last_ts", sa.BigInteger(), nullable=False),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Index("ix_detect_state_group_partition", "group", "partition"),
+)
+
+DETECT_OFFSET: Final = sa.Table(
+    "detect_offset",
+    METADATA,
+    sa.Column("group", sa.String(255), primary_key=True),
+    sa.Column("topic", sa.String(255), primary_key=True),
+    sa.Column("partition", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("next_offset", sa.BigInteger(), nullable=False),
+    sa.Column("event_ts", sa.BigInteger(), nullable=False),
+)
+
+
+class SqlDetectStore:
+    """`DetectStore` on a migrated SQLite or PostgreSQL database (`lookout.db.migrate`).
+
+    It does not own an engine it is given: `close()` disposes only one it made (`from_url`)."""
+
+    def __init__(self, engine: Engine, *, owns_engine: bool = False) -> None:
+        self._engine = engine
+        self._writer = write_engine(engine)
+        self._owns_engine = owns_engine
+        self._upsert_state = upsert(engine, DETECT_STATE, ("group", "mmsi"), touch=True)
+        self._upsert_offset = upsert(engine, DETECT_OFFSET, ("group", "topic", "partition"))
+
+    @classmethod
+    def from_url(cls, url: str) -> SqlDetectStore:
+        return cls(make_engine(url), owns_engine=True)
+
+    def load_active(self, group: str, partitions: Iterable[int]) -> list[StoredVessel]:
+        wanted = sorted(set(partitions))
+        if not wanted:
+            return []
+        t = DETECT_STATE.c
+        query = (
+            sa.select(t.mmsi, t.partition, t.blob, t.last_ts, t.active)
+            .where(t.group == group, t.partition.in_(wanted), t.active.is_(True))
+            .order_by(t.mmsi)
+        )
+        with self._engine.connect() as conn:
+            return [_vessel(row) for row in conn.execute(query)]
+
+    def load_one(self, group: str, mmsi: int) -> StoredVessel | None:
+        t = DETECT_STATE.c
+        query = sa.select(t.mmsi, t.partition, t.blob, t.last_ts, t.active).where(
+            t.group == group, t.mmsi == mmsi
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _vessel(row)
+
+    def marks(self, group: str, topic: str, partitions: Iterable[int]) -> dict[int, PartitionMark]:
+        wanted = sorted(set(partitions))
+        if not wanted:
+            return {}
+        o = DETECT_OFFSET.c
+        query = sa.select(o.partition, o.next_offset, o.event_ts).where(
+            o.group == group, o.topic == topic, o.partition.in_(wanted)
+        )
+        with self._engine.connect() as conn:
+            return {int(p): PartitionMark(int(n), int(e)) for p, n, e in conn.execute(query)}
+
+    def save(
+        self,
+        group: str,
+        topic: str,
+        vessels: Iterable[StoredVessel],
+        marks: Mapping[int, PartitionMark],
+    ) -> None:
+        rows = {
+            v.mmsi: {
+                "group": group,
+                "mmsi": v.mmsi,
+                "partition": v.partition,
+                "blob": v.blob,
+                "last_ts": v.last_ts,
+                "active": v.active,
+            }
+            for v in vessels
+        }
+        mark_rows = [
+            {
+                "group": group,
+                "topic": topic,
+                "partition": p,
+                "next_offset": m.next_offset,
+                "event_ts": m.event_ts,
+            }
+            for p, m in marks.items()
+        ]
+        with self._writer.begin() as conn:
+            if rows:
+                conn.execute(self._upsert_state, list(rows.values()))
+            if mark_rows:
+                conn.execute(self._upsert_offset, mark_rows)
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self._engine.dispose()
+
+
+def _vessel(row: Sequence[Any]) -> StoredVessel:
+    mmsi, partition, blob, last_ts, active = row
+    return StoredVessel(int(mmsi), int(partition), bytes(blob), int(last_ts), bool(active))
