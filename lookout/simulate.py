@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pyais.encode import encode_dict
 
 from ingest.framing import checksum
+from lookout.sim.encode import aivdm, packed_position
 
 if TYPE_CHECKING:
     from lookout.sim.scenario import ScenarioSettings
@@ -102,22 +103,30 @@ def tag_block(fields: str) -> str:
     return f"\\{fields}*{checksum(fields.encode()):02X}\\"
 
 
+# What pyais's `encode_dict` writes after the time stamp when given none of it: type 1, the
+# manoeuvre indicator 3 and zeros; type 18, zeros.
+_PYAIS_TAIL_1 = 3 << 23
+_PYAIS_TAIL_18 = 0
+
+
 def _position(vessel: Vessel, now_ms: int) -> list[str]:
-    second = (now_ms // 1000) % 60
-    data: dict[str, Any] = {
-        "mmsi": vessel.mmsi,
-        "lat": round(vessel.lat, 5),
-        "lon": round(vessel.lon, 5),
-        "speed": vessel.sog,
-        "course": round(vessel.cog, 1),
-        "heading": round(vessel.cog) % 360,
-        "second": second,
-    }
-    if vessel.class_a:
-        data.update(type=1, status=1 if vessel.sog < 0.5 else 0, turn=0)
-    else:
-        data.update(type=18)
-    return list(encode_dict(data, talker_id="AI", sentence_type="VDM", radio_channel="A"))
+    """A type 1 (class A) or 18 (class B) report, packed by hand (pyais's general encoder is
+    about four fifths of a simulation's time) into the bits `encode_dict` made of it: latitude
+    and longitude to 5 decimals, speed and course in tenths cut short, no turn indicator."""
+    payload = packed_position(
+        1 if vessel.class_a else 18,
+        vessel.mmsi,
+        lat_raw=round(round(vessel.lat, 5) * 600_000.0),
+        lon_raw=round(round(vessel.lon, 5) * 600_000.0),
+        sog_raw=int(vessel.sog * 10.0),
+        cog_raw=int(round(vessel.cog, 1) * 10.0),
+        heading=round(vessel.cog) % 360,
+        second=(now_ms // 1000) % 60,
+        nav_status=1 if vessel.sog < 0.5 else 0,
+        rot_raw=0,
+        tail=_PYAIS_TAIL_1 if vessel.class_a else _PYAIS_TAIL_18,
+    )
+    return [aivdm(payload, "A")]
 
 
 def _static(vessel: Vessel) -> list[str]:

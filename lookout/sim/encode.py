@@ -18,7 +18,10 @@ from ingest.framing import checksum
 
 __all__ = [
     "NOT_AVAILABLE_HEADING",
+    "TAIL_1",
+    "TAIL_18",
     "aivdm",
+    "packed_position",
     "position_payload",
     "raw_rot",
     "static_sentences",
@@ -52,41 +55,65 @@ def position_payload(
     accuracy: bool = False,
 ) -> str:
     """The six-bit armoured payload of a type 1, 2, 3 or 18 position report (168 bits)."""
-    sog_raw = 1023 if sog is None else min(round(sog * 10), 1022)
-    cog_raw = 3600 if cog is None else round(cog * 10) % 3600
-    hdg = NOT_AVAILABLE_HEADING if heading is None else heading % 360
-    lon_raw = round(lon * 600_000) & 0xFFFFFFF
-    lat_raw = round(lat * 600_000) & 0x7FFFFFF
-    acc = 1 if accuracy else 0
+    return packed_position(
+        msg_type,
+        mmsi,
+        lat_raw=round(lat * 600_000),
+        lon_raw=round(lon * 600_000),
+        sog_raw=1023 if sog is None else min(round(sog * 10), 1022),
+        cog_raw=3600 if cog is None else round(cog * 10) % 3600,
+        heading=NOT_AVAILABLE_HEADING if heading is None else heading % 360,
+        second=second,
+        nav_status=nav_status,
+        rot_raw=rot_raw,
+        accuracy=accuracy,
+    )
+
+
+# After the time stamp, type 1-3: manoeuvre indicator not available, spare, RAIM 0, and a
+# SOTDMA radio status (25 bits); type 18: reserved 2, CS unit 1, display 0, DSC 1, band 1,
+# message 22 1, assigned 0, RAIM 0, and a SOTDMA-style communication state (29 bits).
+TAIL_1: Final = 0b0000000000000000110
+TAIL_18: Final = 0b00_1_0_1_1_1_0_0 << 20 | 0b1100000000000000110
+
+
+def packed_position(
+    msg_type: int,
+    mmsi: int,
+    *,
+    lat_raw: int,
+    lon_raw: int,
+    sog_raw: int,
+    cog_raw: int,
+    heading: int,
+    second: int,
+    nav_status: int = 15,
+    rot_raw: int = -128,
+    accuracy: bool = False,
+    tail: int | None = None,
+) -> str:
+    """`position_payload` from the fields' raw values (ITU-R M.1371-5, annex 8, tables 45 and
+    49; out of range ones are cut to their width); `tail`: the bits after the time stamp,
+    None: `TAIL_1` or `TAIL_18`."""
     v = msg_type
     v = (v << 2) << 30 | mmsi  # repeat indicator 0
     if msg_type == 18:
-        v = (v << 8) << 10 | sog_raw  # 8 reserved bits
-        v = v << 1 | acc
-        v = v << 28 | lon_raw
-        v = v << 27 | lat_raw
-        v = v << 12 | cog_raw
-        v = v << 9 | hdg
-        v = v << 6 | second
-        # reserved 2, CS unit 1, display 0, DSC 1, band 1, message 22 1, assigned 0, RAIM 0
-        v = v << 9 | 0b00_1_0_1_1_1_0_0
-        v = v << 20 | 0b1100000000000000110  # SOTDMA-style communication state
+        v = (v << 8) << 10 | sog_raw & 0x3FF  # 8 reserved bits
     else:
         v = v << 4 | nav_status
         v = v << 8 | (rot_raw & 0xFF)
-        v = v << 10 | sog_raw
-        v = v << 1 | acc
-        v = v << 28 | lon_raw
-        v = v << 27 | lat_raw
-        v = v << 12 | cog_raw
-        v = v << 9 | hdg
-        v = v << 6 | second
-        v = v << 2  # manoeuvre indicator: not available
-        v = v << 3  # spare
-        v = v << 1  # RAIM
-        v = v << 19 | 0b0000000000000000110  # radio status
-    chars = [_ARMOUR[(v >> shift) & 0x3F] for shift in range(162, -1, -6)]
-    return "".join(chars)
+        v = v << 10 | sog_raw & 0x3FF
+    v = v << 1 | (1 if accuracy else 0)
+    v = v << 28 | lon_raw & 0xFFFFFFF
+    v = v << 27 | lat_raw & 0x7FFFFFF
+    v = v << 12 | cog_raw & 0xFFF
+    v = v << 9 | heading & 0x1FF
+    v = v << 6 | second
+    if msg_type == 18:
+        v = v << 29 | (TAIL_18 if tail is None else tail)
+    else:
+        v = v << 25 | (TAIL_1 if tail is None else tail)
+    return "".join([_ARMOUR[(v >> shift) & 0x3F] for shift in range(162, -1, -6)])
 
 
 def aivdm(payload: str, channel: str = "A", fill: int = 0) -> str:
