@@ -20,7 +20,7 @@
 5. What detection adds to `lookout process`: the same file with every rule disabled (no
    detection stage then runs), then with the configured rules. For reference: the +30 % target
    is the detection issue's, measured by bench_detect on a simulated day of more vessels, where
-   the detection process's start-up (scikit-learn, the coastline) weighs less.
+   the detection process's start-up (imports, the coastline) weighs less.
 1 and 5 are timed in interleaved rounds (pyais, process, process without rules, again ...),
 so that all three see the same machine load.
 Results go to stdout and benchmarks/results/tracks.json.

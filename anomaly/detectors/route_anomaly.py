@@ -30,7 +30,7 @@ from anomaly.models.features import TrackWindow
 from anomaly.records import Alert, AlertType, Severity, Tlp
 from tracks.records import TrackPoint
 
-if TYPE_CHECKING:  # the model module imports scikit-learn (over a second): only when built
+if TYPE_CHECKING:  # the model module is imported where a model is loaded
     from anomaly.models.route import RouteModel
 
 __all__ = ["RouteAnomalyDetector", "RouteAnomalyParams"]
