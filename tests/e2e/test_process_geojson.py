@@ -22,10 +22,10 @@ from lookout.simulate import simulate
 pytestmark = pytest.mark.e2e
 
 VESSELS = 2000
-HOURS = 3.0
+HOURS = 2.5
 START_MS = 1_714_521_600_000
-GAP_FROM_MS = START_MS + 20 * 60_000  # silent from 00:20 ...
-GAP_TO_MS = START_MS + 160 * 60_000  # ... to 02:40: 2 h 20 min, longer than the 2 h segment gap
+GAP_FROM_MS = START_MS + 15 * 60_000  # silent from 00:15 ...
+GAP_TO_MS = START_MS + 140 * 60_000  # ... to 02:20: 2 h 5 min, longer than the 2 h segment gap
 
 
 def _mmsi(payload: bytes) -> int:
@@ -55,7 +55,7 @@ def _recording(path: Path) -> tuple[set[int], set[int]]:
     return vessels, silenced
 
 
-@pytest.mark.timeout(900)  # 3 h of 2,000 vessels: minutes on a busy two-core machine
+@pytest.mark.timeout(900)  # 2.5 h of 2,000 vessels: minutes on a busy two-core machine
 def test_process_writes_segments_matching_vessels_and_gaps(tmp_path: Path) -> None:
     recording = tmp_path / "recording.nmea.gz"
     vessels, silenced = _recording(recording)
@@ -91,8 +91,8 @@ def test_process_writes_segments_matching_vessels_and_gaps(tmp_path: Path) -> No
         if mmsi in silenced:
             assert len(found) == 2, (mmsi, found)
             before, after = found
-            assert str(before["end"]) < "2024-05-01T00:20:00"
-            assert str(after["start"]) >= "2024-05-01T02:40:00"
+            assert str(before["end"]) < "2024-05-01T00:15:00"
+            assert str(after["start"]) >= "2024-05-01T02:20:00"
             assert after["segment_id"] == before["segment_id"] + 1  # type: ignore[operator]
         else:
             assert len(found) == 1, (mmsi, found)
