@@ -23,10 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyais.encode import encode_dict
-
-from ingest.framing import checksum
-from lookout.sim.encode import aivdm, packed_position
+from lookout.sim.encode import aivdm, packed_position, static_sentences, with_tags
 
 if TYPE_CHECKING:
     from lookout.sim.scenario import ScenarioSettings
@@ -99,10 +96,6 @@ def _make_vessel(index: int, rng: random.Random, start_ms: int) -> Vessel:
     )
 
 
-def tag_block(fields: str) -> str:
-    return f"\\{fields}*{checksum(fields.encode()):02X}\\"
-
-
 # What pyais's `encode_dict` writes after the time stamp when given none of it: type 1, the
 # manoeuvre indicator 3 and zeros; type 18, zeros.
 _PYAIS_TAIL_1 = 3 << 23
@@ -146,21 +139,7 @@ def _static(vessel: Vessel) -> list[str]:
                         to_stern=4, to_port=2, to_starboard=2)  # fmt: skip
         else:
             data.update(shipname=vessel.name)
-    return list(encode_dict(data, talker_id="AI", sentence_type="VDM", radio_channel="B"))
-
-
-def _with_tags(sentences: list[str], now_ms: int, group: int, station: str) -> list[str]:
-    seconds = now_ms // 1000
-    if len(sentences) == 1:
-        return [tag_block(f"s:{station},c:{seconds}") + sentences[0]]
-    count = len(sentences)
-    lines = []
-    for number, sentence in enumerate(sentences, start=1):
-        fields = f"g:{number}-{count}-{group}"
-        if number == 1:
-            fields += f",s:{station},c:{seconds}"
-        lines.append(tag_block(fields) + sentence)
-    return lines
+    return static_sentences(data, "B")
 
 
 def _corrupt(line: str, rng: random.Random) -> str:
@@ -202,7 +181,7 @@ def simulate(
             vessel.next_static_ms = now_ms + 360_000
         for sentence in sentences:
             group = group % 9999 + 1
-            for line in _with_tags(sentence, now_ms, group, station):
+            for line in with_tags(sentence, now_ms // 1000, group, station):
                 yield _corrupt(line, rng) if noise and rng.random() < noise else line
         heapq.heappush(queue, (now_ms + vessel.interval_ms(), index))
 

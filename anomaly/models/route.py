@@ -127,7 +127,7 @@ class RouteModel:
         """Upgrade a model of file format 2: a fitted `CellDensity` and the scikit-learn
         pipeline of the forest, beside its compact form."""
         compact = state.pop("compact", None)
-        if compact is not None or not isinstance(state["forest"], CompactForest):
+        if not isinstance(state["forest"], CompactForest):
             state["forest"] = compact or CompactForest.from_pipeline(state["forest"])
         if not isinstance(state["density"], DensityTable):
             state["density"] = _table_of_format_2(state["density"])
