@@ -27,7 +27,9 @@ head="tracks@head", version_path=str(version_folders()[0]))`.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
@@ -184,7 +186,7 @@ def _sqlite_engine(url: URL) -> Engine:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys = ON")
             if not memory:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _enter_wal(cursor)
         finally:
             cursor.close()
 
@@ -196,6 +198,26 @@ def _sqlite_engine(url: URL) -> Engine:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _enter_wal(cursor: Any) -> None:
+    """`PRAGMA journal_mode = WAL`, waiting out other writers as the busy timeout would.
+
+    Only the first switch of a database file to WAL writes (its header), and SQLite does not call
+    the busy handler for that write: while another connection holds the write lock, the pragma
+    fails at once with "database is locked". Processes opening a new database together meet it.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def version_folders(locations: list[str] | None = None) -> list[Path]:

@@ -3,6 +3,7 @@ migrations that create the SQL tables (lookout.db)."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -428,3 +429,22 @@ def test_engine_settings(sqlite_url: str) -> None:
             assert pragma("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
     finally:
         engine.dispose()
+
+
+def test_a_new_database_switches_to_wal_once_the_writer_is_done(tmp_path: Path) -> None:
+    """The first switch to WAL writes the header and SQLite skips the busy handler for it: a
+    connection opened while another process holds the write lock must wait, not fail."""
+    path = tmp_path / "new.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE early (x INTEGER)")  # still in rollback-journal mode
+    writer.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, writer.execute, ["COMMIT"])
+    release.start()
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        release.join()
+        engine.dispose()
+        writer.close()
