@@ -5,6 +5,7 @@
     detection.finish()                               # at the end, after tracks has flushed
     detection.write(out_dir)                         # -> out_dir/alerts.jsonl
     summary["alerts"] = detection.by_type()
+    summary["detectors"] = detection.health()        # per rule: running, silent (why) ...
 
 Batch runs one consumer over every partition, so it runs every enabled detector, the
 cross-vessel ones included, over a memory store (nothing to resume: a batch starts afresh).
@@ -13,9 +14,10 @@ cross-vessel ones included, over a memory store (nothing to resume: a batch star
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from anomaly.context import DetectContext, default_context
+from anomaly.health import detector_health
 from anomaly.outputs import AlertCollector
 from anomaly.rules import RuleSet, load_rules
 from anomaly.stage import DetectSettings, DetectStage
@@ -45,6 +47,7 @@ class BatchDetection:
         settings: DetectSettings = BATCH_DETECT,
     ) -> None:
         rules = rules if rules is not None else load_rules(config_dir)
+        self._rules = rules
         # With every rule disabled there is nothing to run: no stage reads the points, and
         # the geography is not loaded. alerts.jsonl is still written, empty.
         self.stage: DetectStage | None = None
@@ -69,6 +72,12 @@ class BatchDetection:
 
     def by_type(self) -> dict[str, int]:
         return self.collector.by_type()
+
+    def health(self) -> list[dict[str, Any]]:
+        """What each rule did in this run (`anomaly.health`): running, silent and why, ..."""
+        if self.stage is not None:
+            return [h.to_dict() for h in self.stage.health]
+        return [h.to_dict() for h in detector_health(self._rules.configs(), [], None)]
 
     def close(self) -> None:
         if self.stage is not None:

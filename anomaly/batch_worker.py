@@ -69,6 +69,7 @@ class DetectionProcess:
         self._writer = threading.Thread(target=self._write_jobs, name="detect-feed", daemon=True)
         self._writer.start()
         self._by_type: dict[str, int] = {}
+        self._health: list[dict[str, Any]] = []
         self._closed = False
         self._send(("start", (rules, config_dir, partitions)))
 
@@ -87,7 +88,7 @@ class DetectionProcess:
     def finish(self) -> None:
         self.drain()
         self._send(("finish", None))
-        self._by_type = self._reply("finished")
+        self._by_type, self._health = self._reply("finished")
 
     def write(self, out_dir: Path) -> int:
         """Write the final revision of every alert (the child writes it); returns how many."""
@@ -97,6 +98,9 @@ class DetectionProcess:
 
     def by_type(self) -> dict[str, int]:
         return dict(self._by_type)
+
+    def health(self) -> list[dict[str, Any]]:
+        return list(self._health)
 
     def close(self) -> None:
         if self._closed:
@@ -219,7 +223,7 @@ def _serve(jobs: Connection, replies: Connection) -> None:
                     pass
             elif command == "finish":
                 detection.finish()
-                replies.send(("finished", detection.by_type()))
+                replies.send(("finished", (detection.by_type(), detection.health())))
             elif command == "write":
                 replies.send(("written", detection.write(Path(argument))))
             elif command == "close":

@@ -19,6 +19,7 @@ from typing import Final
 
 from anomaly.cell_router import CellRouter
 from anomaly.context import DetectContext
+from anomaly.health import HealthBoard
 from anomaly.rules import RuleSet
 from anomaly.stage import DetectSettings, run_detect
 from anomaly.store import DetectStore
@@ -45,13 +46,17 @@ def run_detect_service(
     context: DetectContext,
     roles: Sequence[str] = ROLES,
     stop: threading.Event | None = None,
+    *,
+    health_board: HealthBoard | None = None,
 ) -> None:
-    """Run `roles` until `stop` is set; a role that fails stops the others."""
+    """Run `roles` until `stop` is set; a role that fails stops the others. The detecting
+    roles report their rules' health to `health_board`."""
     stop = stop or threading.Event()
+    board = health_board
     starters: dict[str, Callable[[], object]] = {
-        "vessels": lambda: run_detect(bus, store, rules, context, None, stop),
+        "vessels": lambda: run_detect(bus, store, rules, context, None, stop, board),
         "router": lambda: CellRouter(bus).run(stop),
-        "cells": lambda: run_detect(bus, store, rules, context, cell_settings(), stop),
+        "cells": lambda: run_detect(bus, store, rules, context, cell_settings(), stop, board),
     }
     unknown = set(roles) - set(starters)
     if unknown:

@@ -1,4 +1,5 @@
-"""`SqlDetectStore`: the `DetectStore` on SQLAlchemy Core, for SQLite (embedded) and PostgreSQL.
+"""`SqlDetectStore`: the `DetectStore` on SQLAlchemy Core, for SQLite (embedded) and PostgreSQL;
+`SqlHealthBoard`: the `HealthBoard` the stages report detector health to (`anomaly.health`).
 
 The tables are created by the "anomaly" migration branch (`anomaly/migrations/versions`,
 applied by `lookout.db.migrate`); `METADATA` below mirrors them for queries. `save` is one
@@ -7,16 +8,18 @@ transaction: states and offsets are upserts (`INSERT ... ON CONFLICT`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from anomaly.health import DetectorHealth, HealthReport
 from anomaly.store import PartitionMark, StoredVessel
 from lookout.db import make_engine, upsert, write_engine
 
-__all__ = ["METADATA", "SqlDetectStore"]
+__all__ = ["METADATA", "SqlDetectStore", "SqlHealthBoard"]
 
 
 METADATA: Final = sa.MetaData()
@@ -44,6 +47,19 @@ DETECT_OFFSET: Final = sa.Table(
     sa.Column("partition", sa.Integer(), primary_key=True, autoincrement=False),
     sa.Column("next_offset", sa.BigInteger(), nullable=False),
     sa.Column("event_ts", sa.BigInteger(), nullable=False),
+)
+
+DETECT_HEALTH: Final = sa.Table(
+    "detect_health",
+    METADATA,
+    sa.Column("group", sa.String(255), primary_key=True),
+    sa.Column("rule_id", sa.String(64), primary_key=True),
+    sa.Column("rule_version", sa.Integer(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("model_version", sa.String(255), nullable=True),
+    sa.Column("event_ts", sa.BigInteger(), nullable=True),
+    sa.Column("reported_ms", sa.BigInteger(), nullable=False),
 )
 
 
@@ -133,6 +149,59 @@ class SqlDetectStore:
     def close(self) -> None:
         if self._owns_engine:
             self._engine.dispose()
+
+
+class SqlHealthBoard:
+    """`HealthBoard` on a migrated database; each report replaces the group's rows in one
+    transaction. Does not own the engine it is given (`from_url` makes one it owns)."""
+
+    def __init__(self, engine: Engine, *, owns_engine: bool = False) -> None:
+        self._engine = engine
+        self._writer = write_engine(engine)
+        self._owns_engine = owns_engine
+
+    @classmethod
+    def from_url(cls, url: str) -> SqlHealthBoard:
+        return cls(make_engine(url), owns_engine=True)
+
+    def report(self, group: str, health: Sequence[DetectorHealth], event_ts: int | None) -> None:
+        now = time.time_ns() // 1_000_000
+        rows = [
+            {
+                "group": group,
+                "rule_id": h.rule_id,
+                "rule_version": h.rule_version,
+                "state": h.state,
+                "reason": h.reason,
+                "model_version": h.model_version,
+                "event_ts": event_ts,
+                "reported_ms": now,
+            }
+            for h in health
+        ]
+        t = DETECT_HEALTH
+        with self._writer.begin() as conn:
+            conn.execute(t.delete().where(t.c.group == group))
+            if rows:
+                conn.execute(t.insert(), rows)
+
+    def read(self) -> list[HealthReport]:
+        t = DETECT_HEALTH.c
+        query = sa.select(DETECT_HEALTH).order_by(t.group, t.rule_id)
+        with self._engine.connect() as conn:
+            return [_report(row) for row in conn.execute(query).mappings()]
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self._engine.dispose()
+
+
+def _report(row: sa.RowMapping) -> HealthReport:
+    health = DetectorHealth(
+        row["rule_id"], int(row["rule_version"]), row["state"], row["reason"], row["model_version"]
+    )
+    event_ts = None if row["event_ts"] is None else int(row["event_ts"])
+    return HealthReport(row["group"], health, event_ts, int(row["reported_ms"]))
 
 
 def _vessel(row: Sequence[Any]) -> StoredVessel:

@@ -19,6 +19,8 @@ mirrors the tracks stage (`tracks.service`):
   decide as of event time, so when the watermark passes makes no difference to what they emit.
 - **bounded memory**: a vessel silent `evict_after_s` leaves memory for the store and comes back
   from it when it reappears.
+- **health**: given a `HealthBoard`, the stage reports what each of its rules is doing (running,
+  silent and why, disabled: `anomaly.health`) when it starts and with its saves.
 
 `run_detect` runs one member (`anomaly.service` runs the roles of `lookout detect`); `lookout
 process` drives the same stage over the in-process bus (`drain`, then `finish` at the end of
@@ -41,6 +43,7 @@ from anomaly.blobs import BlobFormatError, pack_named, unpack_named
 from anomaly.cell_router import CellOwnership
 from anomaly.context import DetectContext
 from anomaly.detectors.base import Detector, RuleConfig
+from anomaly.health import REPORT_EVERY_S, DetectorHealth, HealthBoard, detector_health
 from anomaly.records import Alert
 from anomaly.registry import build_detectors
 from anomaly.rules import RuleSet
@@ -121,15 +124,20 @@ class DetectStage:
         rules: RuleSet | Iterable[RuleConfig],
         context: DetectContext | None = None,
         settings: DetectSettings | None = None,
+        health_board: HealthBoard | None = None,
     ) -> None:
         self.settings = s = settings or DetectSettings()
         self.store = store
+        configs = rules.configs() if isinstance(rules, RuleSet) else list(rules)
         self.trails = Trails()
         self.context = (context or DetectContext()).with_trails(self.trails)
         self._partitions: set[int] = set()
         if s.keyed_by == "cell":  # publish only the pairs of this member's cells
             self.context = self.context.with_cells(CellOwnership(bus, self._partitions))
-        self.detectors: list[Detector] = build_detectors(rules, self.context, keyed_by=s.keyed_by)
+        self.detectors: list[Detector] = build_detectors(configs, self.context, keyed_by=s.keyed_by)
+        self.health: list[DetectorHealth] = detector_health(configs, self.detectors, s.keyed_by)
+        self._health_board = health_board
+        self._health_reported = -REPORT_EVERY_S
         # Cross-vessel detectors compare a point with the other vessels' latest positions: a
         # poll's points, grouped by partition, are handed to them in event-time order instead
         # (records in process; the cell stage's input comes merged from the router).
@@ -159,6 +167,7 @@ class DetectStage:
         self._consumer = bus.consumer(
             [s.topic], s.group, on_assign=self._assigned, on_revoke=self._revoked
         )
+        self._report_health()
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -185,6 +194,8 @@ class DetectStage:
         due = time.monotonic() - self._last_save >= self.settings.save_interval_s
         if self._unsaved >= self.settings.save_every_messages or (due and self._unsaved):
             self.save()
+        if time.monotonic() - self._health_reported >= REPORT_EVERY_S:
+            self._report_health()  # also while the feed is quiet: the report is a heartbeat
         return len(batch)
 
     def drain(self) -> int:
@@ -203,8 +214,9 @@ class DetectStage:
         self.save()
 
     def close(self) -> None:
-        """Save and leave the group."""
+        """Save, report health a last time and leave the group."""
         self.save()
+        self._report_health()
         self._consumer.close()
         self._producer.close()
 
@@ -372,6 +384,18 @@ class DetectStage:
         self._last_save = time.monotonic()
         self.counters.saves += 1
 
+    def _report_health(self) -> None:
+        """Tell the health board what each rule is doing; a board that fails is logged, never
+        fatal: detection goes on."""
+        if self._health_board is None:
+            return
+        self._health_reported = time.monotonic()
+        newest = max(self._event.values(), default=None)
+        try:
+            self._health_board.report(self.settings.group, self.health, newest)
+        except Exception:
+            log.exception("detector health: report failed (detection goes on)")
+
     def _stored(self, mmsi: int, active: bool = True) -> StoredVessel:
         vessel = self._vessels[mmsi]
         parts = {_STAGE: _STAGE_PART.pack(vessel.last_on, vessel.last_ts)}
@@ -457,8 +481,9 @@ def run_detect(
     context: DetectContext | None = None,
     settings: DetectSettings | None = None,
     stop: threading.Event | None = None,
+    health_board: HealthBoard | None = None,
 ) -> DetectCounters:
     """One member of a detection group (`settings.group`) until `stop` is set."""
-    stage = DetectStage(bus, store, rules, context, settings)
+    stage = DetectStage(bus, store, rules, context, settings, health_board)
     stage.run(stop or threading.Event())
     return stage.counters

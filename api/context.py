@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from anomaly.sql_store import SqlHealthBoard
 from api.audit import AuditLog, AuditWriter
 from api.auth import Authenticator, RateLimiter
 from api.metrics import Metrics
@@ -43,6 +44,7 @@ class ApiContext:
     vessels: VesselSource
     latest: LatestPositions
     outbox: Outbox
+    detectors: SqlHealthBoard  # what the detection stages report of their rules
     webhooks: WebhookWorker | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
     readers: ThreadPoolExecutor = field(
@@ -88,6 +90,7 @@ class ApiContext:
             vessels=source,
             latest=LatestPositions(source),
             outbox=outbox,
+            detectors=SqlHealthBoard(engine),
         )
         context.reload_agencies()
         metrics.track_backlog(outbox.backlog, lambda: float(audit_writer._queue.qsize()))

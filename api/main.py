@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from api import problems
 from api.context import ApiContext
 from api.metrics import LatencyMiddleware
-from api.routes import admin, alerts, backtest, health, rules, token
+from api.routes import admin, alerts, backtest, detectors, health, rules, token
 from api.routes import map as map_routes
 from api.routes import trends as trend_routes
 from api.routes import vessels as vessel_routes
@@ -75,6 +75,7 @@ def create_app(
         trend_routes,
         rules,
         backtest,
+        detectors,
     ):
         app.include_router(module.router)
     app.add_middleware(alerts.PollFastPath, context=ctx)

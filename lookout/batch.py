@@ -196,6 +196,7 @@ def process(
         "point_flags": dict(sorted(collector.flags.items())),
         "segments": writer.features,
         "alerts": detection.by_type(),
+        "detectors": detection.health(),
         "alerts_total": alerts_written,
         "wall_seconds": round(seconds, 3),
         "messages_per_s": round(ingestor.stats.lines / seconds) if seconds else None,

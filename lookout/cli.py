@@ -221,7 +221,7 @@ def detect(
     from anomaly.context import default_context
     from anomaly.rules import load_rules
     from anomaly.service import ROLES, run_detect_service
-    from anomaly.sql_store import SqlDetectStore
+    from anomaly.sql_store import SqlDetectStore, SqlHealthBoard
     from lookout.db import make_engine, migrate
 
     roles = role or list(ROLES)
@@ -234,12 +234,15 @@ def detect(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    store = SqlDetectStore(make_engine(url))
+    engine = make_engine(url)
+    store, board = SqlDetectStore(engine), SqlHealthBoard(engine)
     context = default_context(settings.config_dir)
+    rules = load_rules(settings.config_dir)
     try:
-        run_detect_service(bus, store, load_rules(settings.config_dir), context, roles, stop)
+        run_detect_service(bus, store, rules, context, roles, stop, health_board=board)
     finally:
         bus.close()
+        engine.dispose()
 
 
 @app.command()

@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from anomaly.context import default_context
+from anomaly.health import HealthBoard
 from anomaly.rules import load_rules
 from anomaly.stage import DetectSettings, DetectStage
 from anomaly.store import MemoryDetectStore
@@ -131,7 +132,7 @@ def run_embedded(settings: Settings, sources: list[str], ingest_settings: Ingest
             name="tracks",
             daemon=True,
         ),
-        *_detection_threads(bus, settings, stop),
+        *_detection_threads(bus, settings, context.detectors, stop),
         *_alert_sink_threads(bus, context, stop),
         threading.Thread(
             target=_write_deadletters,
@@ -157,14 +158,14 @@ def run_embedded(settings: Settings, sources: list[str], ingest_settings: Ingest
 
 
 def _detection_threads(
-    bus: MemoryBus, settings: Settings, stop: threading.Event
+    bus: MemoryBus, settings: Settings, board: HealthBoard, stop: threading.Event
 ) -> list[threading.Thread]:
-    """One member that owns every partition, so it runs every detector, cross-vessel ones too."""
+    """One member that owns every partition, so it runs every detector, cross-vessel ones too;
+    it reports their health where the API reads it (`board`, in the database)."""
     rules = load_rules(settings.config_dir)
     context = default_context(settings.config_dir)
-    stage = DetectStage(
-        bus, MemoryDetectStore(), rules, context, DetectSettings(save_interval_s=1.0, keyed_by=None)
-    )
+    detect_settings = DetectSettings(save_interval_s=1.0, keyed_by=None)
+    stage = DetectStage(bus, MemoryDetectStore(), rules, context, detect_settings, board)
     return [threading.Thread(target=stage.run, args=(stop,), name="detect", daemon=True)]
 
 

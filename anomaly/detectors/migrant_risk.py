@@ -15,14 +15,14 @@ score stays under `clear_ratio` of the threshold, or when the vessel has been si
 
 The model comes from the rule's `model` parameter: "default" (the bundled model,
 `anomaly/models/data/risk.joblib`), a path, or "" for none. Without a model file the detector
-stays silent and says so once in the log; it never fails the stage.
+stays silent, says so once in the log and reports why (`silence`, shown by
+GET /v1/detectors); it never fails the stage.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -30,6 +30,7 @@ from pydantic import Field
 from anomaly.context import DetectContext
 from anomaly.detectors.base import RuleConfig
 from anomaly.detectors.vessel import Params, VesselDetector, VesselState
+from anomaly.models.loading import load_detector_model
 from anomaly.models.risk import (
     DEFAULT_MODEL,
     HOUR,
@@ -42,7 +43,7 @@ from anomaly.models.risk import (
 from anomaly.records import Alert, AlertType, Severity, Tlp
 from tracks.records import TrackPoint
 
-__all__ = ["MigrantRiskDetector", "MigrantRiskParams", "load_detector_model", "risk_geography"]
+__all__ = ["MigrantRiskDetector", "MigrantRiskParams", "risk_geography"]
 
 log = logging.getLogger(__name__)
 
@@ -58,38 +59,6 @@ class MigrantRiskParams(Params):
     revise_every_h: float = Field(2.0, gt=0)
     end_after_silent_h: float = Field(12.0, gt=0)
     small_craft_only: bool = True  # score only vessels with a small-craft or class B sign
-
-
-def load_detector_model(value: str, default: Path, kind: str) -> Any | None:
-    """The model a rule names, or None (logged) when there is none to be had."""
-    from anomaly.models.route import load_model
-
-    if not value or value.lower() in ("none", "off"):
-        log.info("%s: no model configured; the detector stays silent", kind)
-        return None
-    path = default if value == "default" else Path(value)
-    if not path.is_absolute() and not path.exists():
-        try:
-            from config import default_config_dir
-
-            candidate = default_config_dir() / path
-            if candidate.exists():
-                path = candidate
-        except ImportError:  # pragma: no cover
-            pass
-    if not path.exists():
-        log.warning(
-            "%s: no trained model at %s; the detector stays silent "
-            "(train one with `lookout train`)",
-            kind,
-            path,
-        )
-        return None
-    try:
-        return load_model(path, kind)
-    except Exception as exc:  # a corrupt or foreign file must not stop the stage
-        log.warning("%s: cannot load the model %s (%s); the detector stays silent", kind, path, exc)
-        return None
 
 
 def risk_geography(context: DetectContext, geo: Any | None) -> RiskGeography:
@@ -154,9 +123,9 @@ class MigrantRiskDetector(VesselDetector[_State]):
         super().__init__(config, context)
         p: MigrantRiskParams = self.params  # type: ignore[assignment]
         self.p = p
-        self.model: RiskModel | None = model or load_detector_model(
-            p.model, DEFAULT_MODEL, "migrant_risk"
-        )
+        loaded = load_detector_model(p.model, DEFAULT_MODEL, "migrant_risk", given=model)
+        self.model: RiskModel | None = loaded.model
+        self.silence = loaded.problem  # why it raises no alert ("": it can)
         self.geo = risk_geography(self.context, geo) if self.model is not None else None
         threshold = (
             p.threshold

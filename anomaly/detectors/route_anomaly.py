@@ -11,7 +11,8 @@ scored: a route needs movement.
 
 The model comes from the rule's `model` parameter: "default" (the bundled model, trained on
 simulated traffic of the Bay of Bengal: retrain it on your own history with `lookout train`),
-a path, or "" for none. Without a model file the detector stays silent and says so in the log.
+a path, or "" for none. Without a model file the detector stays silent, says so in the log and
+reports why (`silence`, shown by GET /v1/detectors).
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from pydantic import Field
 
 from anomaly.context import DetectContext
 from anomaly.detectors.base import RuleConfig
-from anomaly.detectors.migrant_risk import load_detector_model
 from anomaly.detectors.vessel import Params, VesselDetector, VesselState
 from anomaly.models.features import TrackWindow
+from anomaly.models.loading import load_detector_model
 from anomaly.records import Alert, AlertType, Severity, Tlp
 from tracks.records import TrackPoint
 
@@ -119,9 +120,9 @@ class RouteAnomalyDetector(VesselDetector[_State]):
         p: RouteAnomalyParams = self.params  # type: ignore[assignment]
         self.p = p
         self._is_moving = is_moving
-        self.model: RouteModel | None = model or load_detector_model(
-            p.model, DEFAULT_MODEL, "route_anomaly"
-        )
+        loaded = load_detector_model(p.model, DEFAULT_MODEL, "route_anomaly", given=model)
+        self.model: RouteModel | None = loaded.model
+        self.silence = loaded.problem  # why it raises no alert ("": it can)
         self.threshold = (
             p.threshold
             if p.threshold is not None

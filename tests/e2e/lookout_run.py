@@ -1,9 +1,9 @@
 """`lookout run` as a subprocess for end-to-end tests: a free port, its own SQLite database, the
 sample replayed as fast as possible; the demo keys it prints; alerts seeded into its database.
 
-Until detection runs in the embedded pipeline no alert comes from the sample, so tests seed
-alerts the way the alert sink stores them (`AlertStore.put_alerts` on the same database); real
-alerts may arrive too, and tests must not depend on their absence.
+Tests seed the alerts they need the way the alert sink stores them (`AlertStore.put_alerts` on
+the same database); embedded detection's own alerts arrive too, and tests must not depend on
+their absence.
 """
 
 from __future__ import annotations

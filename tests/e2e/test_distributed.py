@@ -16,6 +16,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from anomaly.health import RUNNING
+from anomaly.rules import load_rules
+from anomaly.sql_store import SqlHealthBoard
 from ingest.pipeline import IngestSettings
 from lookout.batch import process
 from lookout.bus import topics
@@ -23,6 +26,7 @@ from lookout.bus.kafka import KafkaBus
 from lookout.sim.scenario import ScenarioSettings
 from lookout.simulate import write_scenario
 from tests.conftest import Broker
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -53,10 +57,16 @@ def _lookout(*args: str, log: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture
+def services_db(pg_database: Callable[[], str]) -> str:
+    """The database of the services (tracks, detect)."""
+    return pg_database()
+
+
+@pytest.fixture
 def services(
-    own_broker: Broker, pg_database: Callable[[], str], tmp_path: Path
+    own_broker: Broker, services_db: str, tmp_path: Path
 ) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    url = pg_database()
+    url = services_db
     started: list[subprocess.Popen[bytes]] = []
 
     def start(name: str, *args: str) -> subprocess.Popen[bytes]:
@@ -84,7 +94,7 @@ def _batch_ids(recording: Path, out: Path) -> set[str]:
 
 def test_the_services_find_what_the_batch_finds(
     recording: Path, services: Callable[..., subprocess.Popen[bytes]], own_broker: Broker,
-    tmp_path: Path,
+    services_db: str, tmp_path: Path,
 ) -> None:  # fmt: skip
     expected = _batch_ids(recording, tmp_path / "batch")
     assert {i.split("-")[0] for i in expected} >= {"distress", "identity_anomaly"}
@@ -108,3 +118,17 @@ def test_the_services_find_what_the_batch_finds(
     found = {i for i, kind in seen.items() if kind in POINT_DRIVEN}
     assert found == expected  # nothing the batch would not have raised
     assert len(revisions) == len(set(revisions))  # no revision published twice
+
+    # both detecting roles said what their rules do, with the event time they reached
+    board = SqlHealthBoard.from_url(services_db)
+    try:
+        wait_for(lambda: all(r.event_ts for r in board.read()), 30, every_s=0.5)
+        reports = board.read()
+    finally:
+        board.close()
+    groups = {(r.group, r.health.rule_id): r.health.state for r in reports}
+    assert groups[("detect-cells", "encounter")] == RUNNING
+    assert {rule for group, rule in groups if group == "detect"} == {
+        rule.id for rule in load_rules() if rule.id != "encounter"
+    }
+    assert set(groups.values()) == {RUNNING}

@@ -13,9 +13,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
+import httpx
 import pytest
 
+from anomaly.rules import load_rules
 from lookout.simulate import simulate
 from tests.e2e.lookout_run import LookoutRun, start_lookout
 from tests.e2e.test_map import (
@@ -27,6 +30,7 @@ from tests.e2e.test_map import (
     shot,
     sign_in,
 )
+from tests.waiting import wait_for
 
 if PLAYWRIGHT:
     from playwright.sync_api import Browser, expect, sync_playwright
@@ -36,6 +40,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 OPERATOR = "lookout-ops"
 PARTNER = "bd-coast-guard"
 RECORDING = "small.nmea"
+MODELLED = ("route_anomaly", "migrant_risk")
 LOOSER = {"max_speed_kn": "15", "min_duration_h": "0.5", "min_shore_distance_nm": "0"}
 
 
@@ -81,6 +86,26 @@ def in_a_browser(scenario: Callable[[Browser], None]) -> None:
     thread.join()
     if failure:
         raise failure[0]
+
+
+def test_the_embedded_detection_reports_its_rules(lookout: LookoutRun) -> None:
+    """What the analyst sees beside the rules: every rule running in the one embedded stage
+    (the bundled models loaded), with the event time the replay reached."""
+    with lookout.client() as client:
+
+        def reported() -> list[dict[str, Any]]:
+            response = client.get("/v1/detectors")
+            response.raise_for_status()
+            rows: list[dict[str, Any]] = response.json()["detectors"]
+            return rows if rows and all(r["event_time"] for r in rows) else []
+
+        wait_for(lambda: bool(reported()), 60, every_s=0.5, what="a report with event times")
+        rows = reported()
+        with httpx.Client(base_url=lookout.url, timeout=10) as anonymous:
+            assert anonymous.get("/v1/detectors").status_code == 401
+    assert {r["rule"]["id"] for r in rows} == {rule.id for rule in load_rules()}
+    assert {(r["group"], r["state"], r["stale"]) for r in rows} == {("detect", "running", False)}
+    assert all(r["model_version"] for r in rows if r["rule"]["id"] in MODELLED)
 
 
 def test_analyst_loosens_a_rule_backtests_and_saves(lookout: LookoutRun) -> None:
