@@ -111,8 +111,11 @@ def lookout_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "lookout.cli"]
 
 
-def start_lookout(workdir: Path, *, replay_speed: float = 0) -> LookoutRun:
-    """`lookout run` on a free loopback port with its own database in `workdir`."""
+def start_lookout(
+    workdir: Path, *, replay_speed: float = 0, config_dir: Path | None = None
+) -> LookoutRun:
+    """`lookout run` on a free loopback port with its own database in `workdir` (and the
+    configuration in `config_dir`, default the bundled one)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     db_url = f"sqlite:///{workdir / 'lookout.db'}"
@@ -128,7 +131,7 @@ def start_lookout(workdir: Path, *, replay_speed: float = 0) -> LookoutRun:
     log = workdir / "lookout-run.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*lookout_command(), "run"],
+            [*lookout_command(), "run", *(["--config", str(config_dir)] if config_dir else [])],
             cwd=workdir,
             env=env,
             stdout=out,

@@ -25,6 +25,7 @@ import shapely
 
 from anomaly.records import Alert, AlertType, Rule, Severity, Tlp, Vessel
 from anomaly.records import alert_id as make_alert_id
+from anomaly.rules import load_rules
 from api.sharing import load_zones
 from config import default_config_dir
 from tests.e2e.lookout_run import LookoutRun, iso_to_ms, start_lookout, vessel_alert
@@ -302,6 +303,7 @@ def test_watch_officer_map(browser: Browser, lookout: tuple[LookoutRun, Scenario
     sign_in(page, run.keys[OPERATOR])
     expect(page.locator("#who-name")).to_have_text("Lookout operations centre")
     expect(page.locator("#conn")).to_have_text("Live")
+    expect(page.locator("#detection-state")).to_have_text(f"all {len(load_rules())} rules running")
     assert wait_for_vessels(page, 100) >= 100
     for alert in scenario.alerts:
         expect(item(page, alert)).to_be_visible()
@@ -361,6 +363,7 @@ def test_watch_officer_map(browser: Browser, lookout: tuple[LookoutRun, Scenario
     page.click("#sign-out")
     sign_in(page, run.keys[PARTNER])
     expect(page.locator("#who-name")).to_have_text("Bangladesh Coast Guard")
+    expect(page.locator("#detection")).to_be_hidden()  # detector health is for staff
     expect(item(page, scenario.shared)).to_be_visible()
     expect(item(page, scenario.main)).to_have_count(0)  # outside its area
     expect(item(page, scenario.wrong_type)).to_have_count(0)  # a type it does not receive
@@ -383,3 +386,23 @@ def test_watch_officer_map(browser: Browser, lookout: tuple[LookoutRun, Scenario
     assert not problems, problems
     page.close()
     print(f"map checks took {time.monotonic() - started:.1f} s")
+
+
+def test_the_map_names_the_detectors_that_are_not_running(browser: Browser, tmp_path: Path) -> None:
+    """A rule whose model file is missing raises nothing: the officer is told which and why."""
+    config = tmp_path / "config"
+    shutil.copytree(default_config_dir(), config)
+    rules = config / "rules.yaml"
+    rules.write_text(rules.read_text().replace("model: default", f"model: {tmp_path}/none.joblib"))
+    run = start_lookout(tmp_path / "run", replay_speed=0, config_dir=config)
+    try:
+        page = browser.new_page(viewport=VIEWPORT)
+        page.goto(f"{run.url}/")
+        sign_in(page, run.keys[OPERATOR])
+        state = page.locator("#detection-state")
+        expect(state).to_have_text("not running: Migrant risk, Route anomaly")
+        assert state.get_attribute("data-state") == "attention"
+        assert f"no model file at {tmp_path}/none.joblib" in (state.get_attribute("title") or "")
+        page.close()
+    finally:
+        run.stop()

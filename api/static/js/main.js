@@ -16,6 +16,8 @@ import { ZONE_KINDS, Zones } from './zones.js';
 const L = window.L;
 const KEY_STORAGE = 'lookout.apiKey';
 const PICTURE_EVERY_MS = 3000;
+const DETECTION_EVERY_MS = 30_000;
+const STAFF = ['officer', 'analyst', 'admin'];
 
 function announce(text) {
   const box = $('#announce');
@@ -134,6 +136,7 @@ async function run(key, session) {
   $('#sign-out').onclick = () => { book.stop(); signOut(); };
 
   pictureLoop(api, vessels);
+  if (session.roles.some((role) => STAFF.includes(role))) detectionLoop(api);
   try {
     await book.load();
   } catch (error) {
@@ -209,6 +212,41 @@ function pictureLoop(api, vessels) {
       if (failures === 3) announce(`Vessel positions not updating: ${error.message}`);
     } finally {
       setTimeout(refresh, PICTURE_EVERY_MS);
+    }
+  };
+  refresh();
+}
+
+/** Whether every detection rule runs (GET /v1/detectors): a silent detector must not pass
+ * for a quiet sea. Staff only; the title lists what needs attention and why. */
+function detectionLoop(api) {
+  $('#detection').hidden = false;
+  const state = $('#detection-state');
+  const show = (kind, text, title) => {
+    state.dataset.state = kind;
+    state.textContent = text;
+    state.title = title;
+  };
+  const refresh = async () => {
+    try {
+      const report = await api.get('/v1/detectors');
+      const rows = report.detectors;
+      const running = rows.filter((r) => r.state === 'running' && !r.stale).length;
+      if (!rows.length) {
+        show('none', 'no report from the detection stage', report.note || 'No detection stage has reported.');
+      } else if (report.attention.length) {
+        const needing = rows.filter((r) => report.attention.includes(`${r.group}/${r.rule.id}`));
+        const why = needing.map((r) => `${typeLabel(r.rule.id)}: ${r.stale ? `no report since ${fmtFull(r.reported_at)}` : r.state}${r.reason ? ` (${r.reason})` : ''}`);
+        const names = [...new Set(needing.map((r) => typeLabel(r.rule.id)))];
+        show('attention', `not running: ${names.join(', ')}`, why.join('\n'));
+      } else {
+        const disabled = rows.filter((r) => r.state === 'disabled').length;
+        show('ok', `all ${running} rules running`, `Every enabled detection rule is running${disabled ? `; ${disabled} disabled` : ''}.`);
+      }
+    } catch (error) {
+      show('error', 'unknown', `Detector health not read: ${error.message}`);
+    } finally {
+      setTimeout(refresh, DETECTION_EVERY_MS);
     }
   };
   refresh();
