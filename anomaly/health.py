@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -38,6 +38,7 @@ __all__ = [
     "HealthReport",
     "MemoryHealthBoard",
     "detector_health",
+    "not_running",
 ]
 
 RUNNING: Final = "running"
@@ -105,6 +106,12 @@ def detector_health(
         else:
             out.append(_built(config, detector))
     return out
+
+
+def not_running(detectors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Of a run's `detectors` (summary.json, `DetectorHealth.to_dict`), the enabled rules whose
+    detector could not work: a backtest that loses every alert of a type says why."""
+    return [dict(d) for d in detectors if d["state"] not in (RUNNING, DISABLED)]
 
 
 def _built(config: RuleConfig, detector: Detector) -> DetectorHealth:

@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
 import ingest
+from anomaly.health import not_running
 from anomaly.records import Outcome, Status, Tlp
 from anomaly.rules import RuleEntry, RuleSet, dump_rules
 from api import tables as t
@@ -512,6 +513,7 @@ def build_result(
             "by_type": dict(sorted(Counter(a["type"] for a in alerts[run]).items())),
             "precision": precision([a["id"] for a in alerts[run]], outcomes),
             "run": {k: summary.get(k) for k in ("lines", "vessels", "points", "wall_seconds")},
+            "not_running": not_running(summary.get("detectors", [])),
         }
     by_type: dict[str, dict[str, int]] = {}
 

@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 import yaml
 
+from anomaly.health import not_running
 from ingest.pipeline import IngestSettings
 from ingest.records import iso_ms
 from lookout.evaluate import (
@@ -312,6 +313,7 @@ def backtest(
         summaries[name] = {
             k: summary.get(k) for k in ("alerts", "wall_seconds", "vessels", "points")
         }
+        summaries[name]["not_running"] = not_running(summary.get("detectors", []))
         path = run_dir / "alerts.jsonl"
         if not path.exists():
             raise BacktestError(f"{path}: the pipeline wrote no alerts file")

@@ -85,6 +85,11 @@ class BacktestSidePublic(BaseModel):
     by_type: dict[str, int]
     precision: PrecisionPublic
     run: dict[str, Any]
+    not_running: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Enabled rules whose detector could not work in this run (a model file "
+        "missing ...), with why: they raised nothing",
+    )
 
 
 class BacktestAlertPublic(BaseModel):

@@ -164,9 +164,9 @@ def test_backtest_runs_each_version(tmp_path: Path) -> None:
     ) -> dict[str, Any]:
         calls.append((paths, rules_path))
         out_dir.mkdir(parents=True, exist_ok=True)
-        alerts = A if "# A" in rules_path.read_text(encoding="utf-8") else B
-        (out_dir / "alerts.jsonl").write_bytes(b"".join(as_line(x) for x in alerts))
-        return {"alerts": {}, "wall_seconds": 0.1}
+        is_a = "# A" in rules_path.read_text(encoding="utf-8")
+        (out_dir / "alerts.jsonl").write_bytes(b"".join(as_line(x) for x in (A if is_a else B)))
+        return {"alerts": {}, "wall_seconds": 0.1, "detectors": RUNNING_A if is_a else SILENT_B}
 
     report = backtest(["day.nmea"], a, b, tmp_path / "out", runner=runner)
     assert [rules for _, rules in calls] == [a, b]
@@ -174,6 +174,18 @@ def test_backtest_runs_each_version(tmp_path: Path) -> None:
     saved = orjson.loads((tmp_path / "out" / "backtest.json").read_bytes())
     assert saved["by_type"]["encounter"]["gained"] == 1
     assert saved["runs"]["a"]["wall_seconds"] == 0.1
+    # B's risk model was missing: the report says so beside the alerts it did not raise
+    assert saved["runs"]["a"]["not_running"] == []
+    assert saved["runs"]["b"]["not_running"] == [SILENT_B[0]]
+
+
+def health(rule: str, state: str, reason: str = "") -> dict[str, Any]:
+    return {"rule": {"id": rule, "version": 1}, "state": state, "reason": reason,
+            "model_version": None}  # fmt: skip
+
+
+RUNNING_A = [health("migrant_risk", "running"), health("loitering", "disabled")]
+SILENT_B = [health("migrant_risk", "silent", "no model file at b.joblib"), RUNNING_A[1]]
 
 
 def test_backtest_needs_a_pipeline_that_takes_rules(tmp_path: Path) -> None:
