@@ -94,6 +94,7 @@ class ApiContext:
         )
         context.reload_agencies()
         metrics.track_backlog(outbox.backlog, lambda: float(audit_writer._queue.qsize()))
+        metrics.track_detectors(context.detectors.read)
         return context
 
     def reload_agencies(self) -> None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from anomaly.health import DISABLED, RUNNING, STALE_AFTER_S, HealthReport
+
+log = logging.getLogger(__name__)
 
 BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 NOT_TIMED: Final = frozenset({"/v1/alerts/stream", "/metrics"})
@@ -59,6 +66,55 @@ class Metrics:
     def track_backlog(self, webhook: Callable[[], float], audit: Callable[[], float]) -> None:
         self.webhook_backlog.set_function(webhook)
         self.audit_backlog.set_function(audit)
+
+    def track_detectors(self, read: Callable[[], list[HealthReport]]) -> None:
+        """Detector health at every scrape (`read`: the detection stages' last reports)."""
+        self.registry.register(_DetectorCollector(read))
+
+
+class _DetectorCollector(Collector):
+    """`lookout_detector_running` (1: running and reporting; 0: silent, missing or stale; a
+    disabled rule has no series) and `lookout_detector_report_age_seconds`, per group and rule:
+    alert on `lookout_detector_running == 0`."""
+
+    def __init__(self, read: Callable[[], list[HealthReport]]) -> None:
+        self._read = read
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(self._families())  # without reading the database
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        running, age = self._families()
+        try:
+            reports = self._read()
+        except Exception:  # the other metrics still matter when the database does not answer
+            log.exception("detector health not read for /metrics")
+            reports = []
+        now_ms = time.time_ns() // 1_000_000
+        for report in reports:
+            health = report.health
+            if health.state == DISABLED:
+                continue
+            seconds = max(now_ms - report.reported_ms, 0) / 1000
+            up = health.state == RUNNING and seconds <= STALE_AFTER_S
+            running.add_metric([report.group, health.rule_id, health.state], 1.0 if up else 0.0)
+            age.add_metric([report.group, health.rule_id], seconds)
+        yield running
+        yield age
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        running = GaugeMetricFamily(
+            "lookout_detector_running",
+            "1 when the rule's detector runs and its stage reports; 0 when silent or stale",
+            labels=["group", "rule", "state"],
+        )
+        age = GaugeMetricFamily(
+            "lookout_detector_report_age_seconds",
+            "Seconds since the detection stage last reported the rule",
+            labels=["group", "rule"],
+        )
+        return running, age
 
 
 class LatencyMiddleware:

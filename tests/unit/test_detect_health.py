@@ -239,6 +239,20 @@ def test_the_api_shows_detector_health_to_staff_only(
     assert body["attention"] == ["detect/migrant_risk", "detect-cells/encounter"]
     assert body["note"] is None
 
+    # the same for monitoring: alert on lookout_detector_running == 0
+    metrics = server.client().get("/metrics").text
+    running = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in metrics.splitlines()
+        if line.startswith("lookout_detector_running{")
+    }
+    assert running == {
+        'lookout_detector_running{group="detect",rule="ais_gap",state="running"}': 1.0,
+        'lookout_detector_running{group="detect",rule="migrant_risk",state="silent"}': 0.0,
+        'lookout_detector_running{group="detect-cells",rule="encounter",state="running"}': 0.0,
+    }  # the disabled rule has no series; the stale one is down
+    assert 'lookout_detector_report_age_seconds{group="detect-cells",rule="encounter"} 12' in metrics
+
     for roles in ([Role.ANALYST], [Role.ADMIN]):
         assert server.client(server.key("lookout-ops", roles)).get("/v1/detectors").is_success
     partner = server.client(server.key("th-mecc"))
