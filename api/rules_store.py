@@ -87,9 +87,10 @@ rule_version = sa.Table(
 EDITABLE: Final = ("enabled", "tlp", "severity", "description", "source", "params")
 """What an analyst may change through the API; `id` and `version` are the store's."""
 
-PROTECTED_PARAMS: Final = frozenset({"model_path"})
-"""Parameters only an operator sets, in config/rules.yaml: a model file is loaded (unpickled)
-by the detector, so its path is never taken from an API request."""
+PROTECTED_PARAMS: Final = frozenset({"model"})
+"""Parameters only an operator sets, in config/rules.yaml: `model` (route_anomaly, migrant_risk)
+names a model file the detector loads, and loading one unpickles it, so a path from an API
+request (a saved rule, a backtest's proposal) would let its caller run code on the server."""
 
 MAX_PARAMS_BYTES: Final = 64 * 1024
 ORIGIN_CONFIG: Final = "config"

@@ -33,6 +33,7 @@ from api.problems import ProblemError
 from api.routes.alerts import COMMON, _problem_responses
 from api.routes.map import page
 from api.rules_store import (
+    PROTECTED_PARAMS,
     RuleConflictError,
     RuleHistory,
     RuleNotFoundError,
@@ -143,6 +144,9 @@ class DetectionRulesPublic(BaseModel):
     rules: list[DetectionRulePublic]
     ruleset_version: int = Field(description="The version an export of the active rules has")
     undeployed: list[str] = Field(description="Rules whose active version is not deployed")
+    protected_params: list[str] = Field(
+        description="Parameters only an operator sets, in config/rules.yaml (model files)"
+    )
     note: str
 
 
@@ -268,6 +272,7 @@ def list_rules(caller: RulesReader, bench: Bench) -> Any:
         "rules": [rule_public(h) for h in histories],
         "ruleset_version": ruleset_version,
         "undeployed": [h.rule_id for h in histories if not h.deployed_same],
+        "protected_params": sorted(PROTECTED_PARAMS),
         "note": DEPLOY_NOTE,
     }
 

@@ -128,6 +128,10 @@ def analyst_session(browser: Browser, lookout: LookoutRun) -> None:
     sign_in(page, lookout.keys[OPERATOR])
     page.click("a[href='/workbench']")
     expect(page.locator("#rule-list [data-rule=loitering]")).to_be_visible()
+    # A model file's path is the operator's to set (it is unpickled): shown, not editable.
+    page.click("#rule-list [data-rule=migrant_risk]")
+    expect(page.locator("#p-model")).to_have_value("default")
+    expect(page.locator("#p-model")).to_have_attribute("readonly", "")
     page.click("#rule-list [data-rule=loitering]")
     expect(page.locator("#rule-title")).to_contain_text("Loitering")
     expect(page.locator("#active-version")).to_have_text("v1")

@@ -212,19 +212,23 @@ def test_a_bad_rule_is_refused_with_each_problem_located(bench: Any) -> None:
         422,
     )
     assert ["params", "max_distanse_m"] in [e["loc"] for e in body["errors"]]
-    # A model file is unpickled by its detector: its path is not the API's to set.
-    current = client.get("/v1/rules/migrant_risk")
-    risk = current.json()["active"]["params"]
-    body = is_problem(
-        put(
-            client,
-            {"params": {**risk, "model_path": "/tmp/evil.joblib"}, "comment": "x"},
-            current.headers["etag"],
-            rule="migrant_risk",
-        ),
-        422,
-    )
-    assert ["params", "model_path"] in [e["loc"] for e in body["errors"]]
+    # A model file is unpickled by its detector: its path is not the API's to set, neither in
+    # a saved rule nor in a backtest's proposal (which runs on this server too).
+    assert client.get("/v1/rules").json()["protected_params"] == ["model"]
+    for rule_id in ("migrant_risk", "route_anomaly"):
+        current = client.get(f"/v1/rules/{rule_id}")
+        given = current.json()["active"]["params"]
+        assert given["model"] == "default"
+        evil = {**given, "model": "/tmp/evil.joblib"}
+        body = is_problem(
+            put(client, {"params": evil, "comment": "x"}, current.headers["etag"], rule=rule_id),
+            422,
+        )
+        assert ["params", "model"] in [e["loc"] for e in body["errors"]]
+        body = is_problem(
+            client.post("/v1/backtest", json={"data": SAMPLE, "rules": {rule_id: evil}}), 422
+        )
+        assert "model" in str(body["errors"])
     # No comment, non-finite numbers: refused by the request schema or the rule.
     is_problem(put(client, {"params": params}), 422)
     is_problem(put(client, {"params": params, "comment": ""}), 422)
@@ -581,6 +585,7 @@ def test_loosen_a_threshold_backtest_see_more_alerts_than_the_saved_version(
         assert side["precision"]["confirmed"] == 1 and side["precision"]["false_alarms"] == 1
         assert side["precision"]["precision"] == 0.5
     assert saved["precision"]["unreviewed"] == saved["alerts"] - 2
+    assert saved["not_running"] == proposed["not_running"] == []  # every detector worked
 
     # 2. Save it (version 2, attributed) and backtest what is saved against what is deployed.
     params = {**rule["active"]["params"], **LOOSER}

@@ -11,7 +11,6 @@ const POLL_MS = 1000;
 const FINAL = new Set(['done', 'failed', 'timeout', 'cancelled', 'interrupted']);
 const TLPS = ['CLEAR', 'GREEN', 'AMBER', 'AMBER+STRICT', 'RED'];
 const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'];
-const PROTECTED = new Set(['model_path']);
 
 // -- signing in (as on the map) --------------------------------------------------------------
 
@@ -134,6 +133,7 @@ class Workbench {
     this.session = session;
     this.analyst = session.roles.includes('analyst');
     this.rules = [];
+    this.protected = new Set();
     this.files = [];
     this.selected = null;
     this.loaded = null; // the version the editor was filled from, when not the active one
@@ -143,6 +143,7 @@ class Workbench {
   async load(select) {
     const data = await this.api.get('/v1/rules');
     this.rules = data.rules;
+    this.protected = new Set(data.protected_params);
     if (this.analyst && !this.files.length) {
       try { this.files = (await this.api.get('/v1/backtest/data')).files; } catch { this.files = []; }
     }
@@ -254,7 +255,7 @@ class Workbench {
   paramRow(name, value, saved, readonly) {
     const kind = paramKind(value);
     const id = `p-${name}`;
-    const locked = readonly || PROTECTED.has(name);
+    const locked = readonly || this.protected.has(name);
     let input;
     if (kind === 'bool') {
       input = h('input', { type: 'checkbox', id, checked: value, disabled: locked });
@@ -270,7 +271,7 @@ class Workbench {
       h('label', { for: id, class: 'p-name mono' }, breakable(name)),
       input,
       h('span', { class: 'p-saved muted mono' }, `saved: ${valueText(saved)}`),
-      PROTECTED.has(name) ? h('span', { class: 'p-note muted' }, 'set by an operator in config/rules.yaml') : null,
+      this.protected.has(name) ? h('span', { class: 'p-note muted' }, 'set by an operator in config/rules.yaml') : null,
       h('p', { class: 'field-error', id: `e-${name}`, role: 'alert' }));
   }
 
