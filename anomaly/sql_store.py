@@ -152,13 +152,15 @@ class SqlDetectStore:
 
 
 class SqlHealthBoard:
-    """`HealthBoard` on a migrated database; each report replaces the group's rows in one
-    transaction. Does not own the engine it is given (`from_url` makes one it owns)."""
+    """`HealthBoard` on a migrated database. A report replaces the group's rows in one
+    transaction: upserts, and the rules no longer reported deleted. Does not own the engine it
+    is given (`from_url` makes one it owns)."""
 
     def __init__(self, engine: Engine, *, owns_engine: bool = False) -> None:
         self._engine = engine
         self._writer = write_engine(engine)
         self._owns_engine = owns_engine
+        self._upsert = upsert(engine, DETECT_HEALTH, ("group", "rule_id"))
 
     @classmethod
     def from_url(cls, url: str) -> SqlHealthBoard:
@@ -179,11 +181,14 @@ class SqlHealthBoard:
             }
             for h in health
         ]
-        t = DETECT_HEALTH
+        t = DETECT_HEALTH.c
+        gone = DETECT_HEALTH.delete().where(t.group == group)
+        if rows:  # upserts: the group's other members report the same rows at the same time
+            gone = gone.where(t.rule_id.not_in([h.rule_id for h in health]))
         with self._writer.begin() as conn:
-            conn.execute(t.delete().where(t.c.group == group))
             if rows:
-                conn.execute(t.insert(), rows)
+                conn.execute(self._upsert, rows)
+            conn.execute(gone)
 
     def read(self) -> list[HealthReport]:
         t = DETECT_HEALTH.c

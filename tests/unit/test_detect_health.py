@@ -3,6 +3,7 @@ is disabled or is missing; the report reaches summary.json, the database and /v1
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -251,10 +252,34 @@ def test_the_api_shows_detector_health_to_staff_only(
         'lookout_detector_running{group="detect",rule="migrant_risk",state="silent"}': 0.0,
         'lookout_detector_running{group="detect-cells",rule="encounter",state="running"}': 0.0,
     }  # the disabled rule has no series; the stale one is down
-    assert 'lookout_detector_report_age_seconds{group="detect-cells",rule="encounter"} 12' in metrics
+    age = 'lookout_detector_report_age_seconds{group="detect-cells",rule="encounter"} 12'
+    assert age in metrics  # two minutes and a little
 
     for roles in ([Role.ANALYST], [Role.ADMIN]):
         assert server.client(server.key("lookout-ops", roles)).get("/v1/detectors").is_success
     partner = server.client(server.key("th-mecc"))
     assert partner.get("/v1/detectors").status_code == 403
     assert server.client().get("/v1/detectors").status_code == 401
+
+
+def test_members_of_one_group_report_at_once(board: SqlHealthBoard) -> None:
+    """Every member of a group reports the same rules: concurrent reports must not collide."""
+    health = [DetectorHealth(rule, 1, RUNNING) for rule in ("ais_gap", "loitering", "distress")]
+    failures: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def member(n: int) -> None:
+        start.wait()
+        for i in range(40):
+            try:
+                board.report("detect", health, n * 1000 + i)
+            except BaseException as exc:  # reported below
+                failures.append(exc)
+
+    threads = [threading.Thread(target=member, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert [r.health for r in board.read()] == sorted(health, key=lambda h: h.rule_id)
