@@ -9,9 +9,9 @@ so each stage says, per rule, what it runs:
 - `disabled`: the rule is switched off in config/rules.yaml;
 - `unavailable`: no detector class for the rule in this installation.
 
-A stage reports to a `HealthBoard` when it starts and then with its saves, at most every
-`REPORT_EVERY_S`: the row's report time is its heartbeat, the event time the newest point the
-stage has seen. `GET /v1/detectors` reads the board (`anomaly.sql_store.SqlHealthBoard`);
+A stage reports to a `HealthBoard` when it starts, every `REPORT_EVERY_S` while it polls (data
+or not) and when it closes: the row's report time is its heartbeat, the event time the newest
+point the stage has seen. `GET /v1/detectors` reads the board (`anomaly.sql_store.SqlHealthBoard`);
 `lookout process` writes the same list to summary.json.
 """
 

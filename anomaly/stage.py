@@ -20,7 +20,8 @@ mirrors the tracks stage (`tracks.service`):
 - **bounded memory**: a vessel silent `evict_after_s` leaves memory for the store and comes back
   from it when it reappears.
 - **health**: given a `HealthBoard`, the stage reports what each of its rules is doing (running,
-  silent and why, disabled: `anomaly.health`) when it starts and with its saves.
+  silent and why, disabled: `anomaly.health`) when it starts, every `REPORT_EVERY_S` while it
+  polls (a heartbeat, data or not) and when it closes.
 
 `run_detect` runs one member (`anomaly.service` runs the roles of `lookout detect`); `lookout
 process` drives the same stage over the in-process bus (`drain`, then `finish` at the end of
