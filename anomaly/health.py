@@ -28,6 +28,7 @@ from anomaly.registry import detector_class
 
 __all__ = [
     "DISABLED",
+    "NEEDS_ATTENTION",
     "REPORT_EVERY_S",
     "RUNNING",
     "SILENT",
@@ -47,6 +48,7 @@ DISABLED: Final = "disabled"
 UNAVAILABLE: Final = "unavailable"
 REPORT_EVERY_S: Final = 10.0
 STALE_AFTER_S: Final = 60.0  # no report this long: the stage is down or cut off
+NEEDS_ATTENTION: Final = frozenset({SILENT, UNAVAILABLE})  # enabled, yet raising nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,10 @@ class HealthReport:
     health: DetectorHealth
     event_ts: int | None  # the newest point's event time the stage had seen, epoch ms
     reported_ms: int  # when, epoch ms (wall clock): the heartbeat
+
+    def is_stale(self, now_ms: int) -> bool:
+        """Not reported for `STALE_AFTER_S`: the stage is down or cut off from the board."""
+        return now_ms - self.reported_ms > STALE_AFTER_S * 1000
 
 
 class HealthBoard(Protocol):
@@ -111,7 +117,7 @@ def detector_health(
 def not_running(detectors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Of a run's `detectors` (summary.json, `DetectorHealth.to_dict`), the enabled rules whose
     detector could not work: a backtest that loses every alert of a type says why."""
-    return [dict(d) for d in detectors if d["state"] not in (RUNNING, DISABLED)]
+    return [dict(d) for d in detectors if d["state"] in NEEDS_ATTENTION]
 
 
 def _built(config: RuleConfig, detector: Detector) -> DetectorHealth:

@@ -138,7 +138,7 @@ class DetectStage:
         self.detectors: list[Detector] = build_detectors(configs, self.context, keyed_by=s.keyed_by)
         self.health: list[DetectorHealth] = detector_health(configs, self.detectors, s.keyed_by)
         self._health_board = health_board
-        self._health_reported = -REPORT_EVERY_S
+        self._health_reported = 0.0  # monotonic time of the last report
         # Cross-vessel detectors compare a point with the other vessels' latest positions: a
         # poll's points, grouped by partition, are handed to them in event-time order instead
         # (records in process; the cell stage's input comes merged from the router).
@@ -195,7 +195,9 @@ class DetectStage:
         due = time.monotonic() - self._last_save >= self.settings.save_interval_s
         if self._unsaved >= self.settings.save_every_messages or (due and self._unsaved):
             self.save()
-        if time.monotonic() - self._health_reported >= REPORT_EVERY_S:
+        if self._health_board is not None and (
+            time.monotonic() - self._health_reported >= REPORT_EVERY_S
+        ):
             self._report_health()  # also while the feed is quiet: the report is a heartbeat
         return len(batch)
 

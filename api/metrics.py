@@ -12,7 +12,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from anomaly.health import DISABLED, RUNNING, STALE_AFTER_S, HealthReport
+from anomaly.health import DISABLED, RUNNING, HealthReport
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class _DetectorCollector(Collector):
             if health.state == DISABLED:
                 continue
             seconds = max(now_ms - report.reported_ms, 0) / 1000
-            up = health.state == RUNNING and seconds <= STALE_AFTER_S
+            up = health.state == RUNNING and not report.is_stale(now_ms)
             running.add_metric([report.group, health.rule_id, health.state], 1.0 if up else 0.0)
             age.add_metric([report.group, health.rule_id], seconds)
         yield running

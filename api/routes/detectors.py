@@ -17,7 +17,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from anomaly.health import DISABLED, RUNNING, STALE_AFTER_S, HealthReport
+from anomaly.health import NEEDS_ATTENTION, STALE_AFTER_S, HealthReport
 from api.deps import Context, Staff
 from api.routes.alerts import COMMON
 from api.schemas import RulePublic
@@ -63,7 +63,7 @@ async def list_detectors(caller: Staff, context: Context) -> Any:
     attention = [
         f"{row['group']}/{row['rule']['id']}"
         for row in rows
-        if row["stale"] or row["state"] not in (RUNNING, DISABLED)
+        if row["stale"] or row["state"] in NEEDS_ATTENTION
     ]
     return {
         "detectors": rows,
@@ -83,5 +83,5 @@ def _public(report: HealthReport, now: int) -> dict[str, Any]:
         "model_version": health.model_version,
         "event_time": None if report.event_ts is None else iso_ms(report.event_ts),
         "reported_at": iso_ms(report.reported_ms),
-        "stale": now - report.reported_ms > STALE_AFTER_S * 1000,
+        "stale": report.is_stale(now),
     }
