@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from anomaly.detectors.base import Detector, RuleConfig
-from anomaly.registry import detector_class
+from anomaly.registry import detector_class, runs_in
 
 __all__ = [
     "DISABLED",
@@ -98,11 +98,8 @@ def detector_health(
     built = {d.config.id: d for d in detectors}
     out = []
     for config in configs:
-        cls = detector_class(config.id)
-        if keyed_by is not None:
-            kind = getattr(cls, "keyed_by", "mmsi") if cls is not None else "mmsi"
-            if kind != keyed_by:
-                continue
+        if not runs_in(detector_class(config.id), keyed_by):
+            continue
         detector = built.get(config.id)
         if not config.enabled:
             out.append(DetectorHealth(config.id, config.version, DISABLED))

@@ -32,6 +32,7 @@ __all__ = [
     "build_detectors",
     "check_params",
     "detector_class",
+    "runs_in",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,12 @@ def check_params(rule_id: str, params: Mapping[str, Any]) -> None:
             raise ValueError(f"rule {rule_id}: unknown parameters {', '.join(unknown)}")
 
 
+def runs_in(cls: type[Any] | None, keyed_by: str | None) -> bool:
+    """Whether a stage keyed by `keyed_by` runs this class (None: every class; a class is keyed
+    by "mmsi" unless it says otherwise, and so is a rule with no class)."""
+    return keyed_by is None or getattr(cls, "keyed_by", "mmsi") == keyed_by
+
+
 def build_detectors(
     rules: RuleSet | Iterable[RuleConfig],
     context: DetectContext | None = None,
@@ -122,7 +129,7 @@ def build_detectors(
         if cls is None:
             log.info("rule %s: no detector available, skipped", config.id)
             continue
-        if keyed_by is not None and getattr(cls, "keyed_by", "mmsi") != keyed_by:
+        if not runs_in(cls, keyed_by):
             continue
         factory = getattr(cls, "from_rule", None)
         detector = factory(config, ctx) if factory is not None else cls(config, ctx)
