@@ -32,7 +32,14 @@ import orjson
 
 from anomaly.cells import cells_for
 from lookout.bus import topics
-from lookout.bus.base import Bus, Message, TopicPartition, message_bytes
+from lookout.bus.base import (
+    Bus,
+    BusTimeout,
+    Message,
+    TopicPartition,
+    message_bytes,
+    timeouts_end_the_stop,
+)
 from tracks.records import TrackPoint
 
 __all__ = ["CellOwnership", "CellRouter", "CellRouterSettings"]
@@ -83,8 +90,9 @@ class CellRouter:
 
     def run(self, stop: threading.Event) -> None:
         try:
-            while not stop.is_set():
-                self.step(timeout_s=0.5)
+            with timeouts_end_the_stop(stop):
+                while not stop.is_set():
+                    self.step(timeout_s=0.5)
         finally:
             self.close()
 
@@ -129,9 +137,21 @@ class CellRouter:
         self._last_commit = time.monotonic()
 
     def close(self) -> None:
-        self.commit()
-        self._consumer.close()
-        self._producer.close()
+        """Commit and leave the group. Points the bus does not acknowledge within its stop
+        timeout (`Bus.begin_stop`) leave the offsets uncommitted: the restart forwards again
+        what came after the last commit, with the same ids."""
+        try:
+            self.commit()
+        except BusTimeout as exc:
+            log.warning(
+                "stopped without a final commit (%s): the restart forwards again what came "
+                "after the last commit",
+                exc,
+            )
+        try:
+            self._consumer.close()
+        finally:
+            self._producer.close()
 
     def _watermark(self, now: float) -> int | None:
         """Event time every live partition has reached, less the lateness (None: hold all)."""

@@ -70,6 +70,7 @@ def run_detect_service(
             log.exception("detect role %s failed", role)
             failures.append(exc)
             stop.set()
+            bus.begin_stop()  # the others stop too, even if the broker is what failed
 
     threads = [
         threading.Thread(target=guarded, args=(role,), name=f"detect-{role}", daemon=True)

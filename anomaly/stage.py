@@ -53,7 +53,15 @@ from anomaly.trail import Trails
 from ingest.errors import Reason
 from ingest.records import DeadLetter
 from lookout.bus import topics
-from lookout.bus.base import Bus, Message, TopicPartition, message_bytes
+from lookout.bus.base import (
+    Bus,
+    BusTimeout,
+    Message,
+    TopicPartition,
+    commit_advisory,
+    message_bytes,
+    timeouts_end_the_stop,
+)
 from tracks.records import TrackPoint
 
 __all__ = ["DetectCounters", "DetectSettings", "DetectStage", "run_detect"]
@@ -165,6 +173,7 @@ class DetectStage:
         self._evict_ms = round(s.evict_after_s * 1000)
         self._unsaved = 0
         self._last_save = time.monotonic()
+        self._closing = False
         self._consumer = bus.consumer(
             [s.topic], s.group, on_assign=self._assigned, on_revoke=self._revoked
         )
@@ -173,9 +182,10 @@ class DetectStage:
     # -- the loop -------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         try:
-            while not stop.is_set():
-                if not self.step(timeout_s=0.5) and self._unsaved:
-                    self.save()  # the feed paused: idle time, so checkpoint what came before it
+            with timeouts_end_the_stop(stop):
+                while not stop.is_set():
+                    if not self.step(timeout_s=0.5) and self._unsaved:
+                        self.save()  # the feed paused: idle time, so checkpoint what came before
         finally:
             self.close()
 
@@ -217,11 +227,26 @@ class DetectStage:
         self.save()
 
     def close(self) -> None:
-        """Save, report health a last time and leave the group."""
-        self.save()
+        """Save, report health a last time and leave the group.
+
+        Alerts the bus does not acknowledge within its stop timeout (`Bus.begin_stop`) leave
+        the states and offsets unsaved: the restart resumes from the save before, as after a
+        crash, and the alerts it emits again carry the same id and revision."""
+        try:
+            self.save()
+        except BusTimeout as exc:
+            log.warning(
+                "%s: stopped without a final save (%s): the restart processes again what came "
+                "after the last save",
+                self.settings.group,
+                exc,
+            )
         self._report_health()
-        self._consumer.close()
-        self._producer.close()
+        self._closing = True  # the consumer's goodbye revokes everything: nothing left to save
+        try:
+            self._consumer.close()
+        finally:
+            self._producer.close()
 
     @property
     def watermark(self) -> int | None:
@@ -377,9 +402,10 @@ class DetectStage:
             p: PartitionMark(offset, self._event.get(p, 0)) for p, offset in self._offsets.items()
         }
         self.store.save(self.settings.group, self.settings.topic, vessels, marks)
-        if self._offsets:
-            self._consumer.commit(
-                {TopicPartition(self.settings.topic, p): o for p, o in self._offsets.items()}
+        if self._offsets:  # the marks saved above are what counts
+            commit_advisory(
+                self._consumer,
+                {TopicPartition(self.settings.topic, p): o for p, o in self._offsets.items()},
             )
         self._dirty.clear()
         self._evicted.clear()
@@ -466,6 +492,8 @@ class DetectStage:
         log.debug("assigned partitions %s (%d vessels loaded)", sorted(numbers), len(loaded))
 
     def _revoked(self, partitions: set[TopicPartition]) -> None:
+        if self._closing:
+            return
         self.save()
         lost = {tp.partition for tp in partitions if tp.topic == self.settings.topic}
         for mmsi in [m for m, v in self._vessels.items() if v.partition in lost]:

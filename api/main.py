@@ -105,5 +105,7 @@ def run_api(
         uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port)).run()
     finally:
         stop.set()
+        if bus is not None:
+            bus.begin_stop()  # the sink's last commit and goodbye wait for the broker no longer
         if sink_thread is not None:
             sink_thread.join(timeout=10)

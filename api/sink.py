@@ -16,7 +16,7 @@ import orjson
 from anomaly.records import Alert
 from api.store import AlertStore, FeedItem
 from lookout.bus import topics
-from lookout.bus.base import Bus, Consumer, Message, payload
+from lookout.bus.base import Bus, BusTimeout, Consumer, Message, payload
 
 log = logging.getLogger(__name__)
 
@@ -76,5 +76,13 @@ class AlertSink:
                 batch = self.consumer.poll(timeout_s=poll_s, max_records=500)
                 if batch:
                     self.process(batch)
+        except BusTimeout as exc:
+            if not stop.is_set():
+                raise
+            log.warning(
+                "alert sink stopped before committing its last batch (%s): the restart reads "
+                "it again, and the store keeps the highest revision of each alert",
+                exc,
+            )
         finally:
             self.consumer.close()

@@ -34,6 +34,7 @@ class KafkaConfig(_Frozen):
     compression: Literal["lz4", "gzip", "snappy", "zstd", "none"] = "lz4"
     session_timeout_ms: Annotated[int, Field(ge=1000)] = 10_000
     heartbeat_interval_ms: Annotated[int, Field(ge=100)] = 3000
+    stop_timeout_s: Annotated[float, Field(ge=0)] = 10
 
 
 class EmbeddedConfig(_Frozen):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO, NoReturn
 
@@ -52,7 +54,22 @@ def _kafka_bus(bootstrap: str | None, settings: Settings) -> KafkaBus:
         compression=settings.kafka.compression,
         session_timeout_ms=settings.kafka.session_timeout_ms,
         heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
+        stop_timeout_s=settings.kafka.stop_timeout_s,
     )
+
+
+def _stop_on_signals(bus: KafkaBus) -> threading.Event:
+    """SIGTERM or SIGINT: the service's loop ends, and from then on the bus waits for the
+    broker at most its stop timeout, so that a stop ends even while the broker is gone."""
+    stop = threading.Event()
+
+    def handle(_signum: int, _frame: object) -> None:
+        stop.set()
+        bus.begin_stop()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
 
 
 class OutputClosed(BaseException):
@@ -184,9 +201,6 @@ def tracks(
     config: ConfigDir = None,
 ) -> None:
     """Run the tracks service: a member of the `tracks` consumer group."""
-    import signal
-    import threading
-
     from lookout.db import make_engine, migrate
     from tracks.service import TrackStage
     from tracks.sql_store import SqlTrackStore
@@ -196,10 +210,7 @@ def tracks(
     migrate(url)
     bus = _kafka_bus(kafka, settings)
     stage = TrackStage(bus, SqlTrackStore(make_engine(url)))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stage.run(stop)
+    stage.run(_stop_on_signals(bus))
     bus.close()
 
 
@@ -215,9 +226,6 @@ def detect(
 ) -> None:
     """Run the detection service: per-vessel detectors (group `detect`), the re-keying of points
     by spatial cell (group `cells`) and the cross-vessel detectors (group `detect-cells`)."""
-    import signal
-    import threading
-
     from anomaly.context import default_context
     from anomaly.rules import load_rules
     from anomaly.service import ROLES, run_detect_service
@@ -231,9 +239,7 @@ def detect(
     url = db or settings.database.url
     migrate(url)
     bus = _kafka_bus(kafka, settings)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = _stop_on_signals(bus)
     engine = make_engine(url)
     store, board = SqlDetectStore(engine), SqlHealthBoard(engine)
     context = default_context(settings.config_dir)

@@ -7,6 +7,10 @@ transaction, after the points those messages produced are acknowledged by the bu
 therefore resumes exactly at the last save: nothing is lost; the points emitted after that
 save are emitted again with the same ids, which downstream consumers drop (idempotent keys).
 The broker's own committed offsets are advisory only.
+
+A stop works the same way when the broker is gone: once the bus's stop timeout has passed
+(`Bus.begin_stop`), the stage saves only if every point was acknowledged, and leaves the rest
+to its restart.
 """
 
 from __future__ import annotations
@@ -20,7 +24,16 @@ from dataclasses import dataclass
 from ingest.errors import Reason
 from ingest.records import DeadLetter, PositionReport, StaticReport, from_json
 from lookout.bus import topics
-from lookout.bus.base import Bus, Message, TopicPartition, message_bytes, payload
+from lookout.bus.base import (
+    Bus,
+    BusTimeout,
+    Message,
+    TopicPartition,
+    commit_advisory,
+    message_bytes,
+    payload,
+    timeouts_end_the_stop,
+)
 from tracks.builder import TrackBuilder
 from tracks.hygiene import TrackSettings
 from tracks.records import TrackPoint
@@ -89,6 +102,7 @@ class TrackStage:
         self._unsaved = 0
         self._last_save = time.monotonic()
         self._outbox: list[tuple[bytes, bytes, TrackPoint]] = []  # points of this poll, in order
+        self._closing = False
         self._consumer = bus.consumer(
             [topics.DECODED],
             self.settings.group,
@@ -98,9 +112,10 @@ class TrackStage:
 
     # -- the loop -----------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            if not self.step(timeout_s=0.5) and self._unsaved:
-                self.save()  # the feed paused: idle time, so checkpoint what came before it
+        with timeouts_end_the_stop(stop):
+            while not stop.is_set():
+                if not self.step(timeout_s=0.5) and self._unsaved:
+                    self.save()  # the feed paused: idle time, so checkpoint what came before it
         self.close()
 
     def step(self, timeout_s: float = 0.0) -> int:
@@ -129,14 +144,27 @@ class TrackStage:
         return total
 
     def close(self, flush_vessels: bool = False) -> None:
-        """Save and leave the group. `flush_vessels`: end of input, release every held point."""
+        """Save and leave the group. `flush_vessels`: end of input, release every held point.
+
+        Points the bus does not acknowledge within its stop timeout leave the states and
+        offsets unsaved: the restart resumes from the save before, as after a crash."""
         if flush_vessels:
             for mmsi, state in self._states.items():
                 self._emit(self.builder.flush(state))
                 self._dirty.add(mmsi)
-        self.save()
-        self._consumer.close()
-        self._producer.close()
+        try:
+            self.save()
+        except BusTimeout as exc:
+            log.warning(
+                "stopped without a final save (%s): the restart processes again what came "
+                "after the last save",
+                exc,
+            )
+        self._closing = True  # the consumer's goodbye revokes everything: nothing left to save
+        try:
+            self._consumer.close()
+        finally:
+            self._producer.close()
 
     # -- processing ---------------------------------------------------------------------
     def _process(self, message: Message) -> None:
@@ -251,8 +279,9 @@ class TrackStage:
     def _commit_bus(self) -> None:
         """Advisory only (see the module docstring); the in-process bus frees what it holds."""
         if self._offsets:
-            self._consumer.commit(
-                {TopicPartition(topics.DECODED, p): o for p, o in self._offsets.items()}
+            commit_advisory(
+                self._consumer,
+                {TopicPartition(topics.DECODED, p): o for p, o in self._offsets.items()},
             )
 
     def _stored(self, mmsi: int, active: bool) -> StoredState | None:
@@ -298,6 +327,8 @@ class TrackStage:
         log.info("assigned partitions %s (%d vessels loaded)", sorted(numbers), len(self._states))
 
     def _revoked(self, partitions: set[TopicPartition]) -> None:
+        if self._closing:
+            return
         self.save()
         lost = {tp.partition for tp in partitions if tp.topic == topics.DECODED}
         for mmsi in [m for m, p in self._partition_of.items() if p in lost]:

@@ -8,15 +8,25 @@ offset is the next offset it will read.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 import orjson
 
+log = logging.getLogger(__name__)
+
 
 class BusError(Exception):
     """An infrastructure fault (broker gone, delivery failed): the stage stops and recovers."""
+
+
+class BusTimeout(BusError):
+    """The broker did not answer in time, typically once a stop has begun (`Bus.begin_stop`):
+    what was waiting may or may not have reached it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +116,27 @@ def drain_available(consumer: Consumer, max_records: int = 10_000) -> Iterator[l
         consumer.commit(next_offsets(batch))
 
 
+@contextmanager
+def timeouts_end_the_stop(stop: threading.Event) -> Iterator[None]:
+    """Around a service's loop: once `stop` is set, a BusTimeout (the broker did not answer
+    within the stop timeout) ends the loop instead of the process; the service's close then
+    says what that leaves undone. Before the stop it propagates, as any BusError."""
+    try:
+        yield
+    except BusTimeout:
+        if not stop.is_set():
+            raise
+
+
+def commit_advisory(consumer: Consumer, offsets: Mapping[TopicPartition, int]) -> None:
+    """Commit offsets that only monitoring reads (consumer lag): a stage whose true offsets
+    are saved in its own store logs a failed commit and goes on, rather than stop for it."""
+    try:
+        consumer.commit(offsets)
+    except BusError as exc:
+        log.warning("offsets not committed to the bus (the store holds them): %s", exc)
+
+
 def next_offsets(batch: Iterable[Message]) -> dict[TopicPartition, int]:
     """Per partition, the offset after the last message of `batch` (a partition's messages
     come in offset order); one `TopicPartition` per partition, not per message."""
@@ -127,5 +158,10 @@ class Bus(Protocol):
         on_assign: RebalanceCallback | None = None,
         on_revoke: RebalanceCallback | None = None,
     ) -> Consumer: ...
+
+    def begin_stop(self) -> None:
+        """The process is stopping: from now on no call on this bus's clients waits for the
+        broker beyond the bus's stop timeout; one that would raises BusTimeout. Safe to call
+        from a signal handler."""
 
     def close(self) -> None: ...

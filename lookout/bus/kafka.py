@@ -44,6 +44,7 @@ from kafka.structs import OffsetAndMetadata
 
 from lookout.bus.base import (
     BusError,
+    BusTimeout,
     Message,
     RebalanceCallback,
     Serializable,
@@ -65,6 +66,9 @@ _RECORD_OVERHEAD = 80
 _RETRY_SEND_S = 0.05
 _TOPIC_READY_TIMEOUT_MS = 30000
 _CLOSE_TIMEOUT_S = 30.0
+_CLOSE_SENDER_S = 2.0
+# A flush waits in slices of this, so that a stop begun meanwhile bounds it.
+_FLUSH_SLICE_S = 0.5
 _JOIN_POLL_MS = 200
 _TOPIC_ALREADY_EXISTS = kerrors.TopicAlreadyExistsError.errno
 
@@ -75,7 +79,13 @@ def _translated(action: str) -> Iterator[None]:
     try:
         yield
     except kerrors.KafkaError as exc:
-        raise BusError(f"kafka: {action} failed: {exc}") from exc
+        raise _bus_error(action, exc) from exc
+
+
+def _bus_error(action: str, exc: kerrors.KafkaError) -> BusError:
+    if isinstance(exc, kerrors.KafkaTimeoutError):
+        return BusTimeout(f"kafka: {action} timed out: {exc}")
+    return BusError(f"kafka: {action} failed: {exc}")
 
 
 def _raw_tp(tp: TopicPartition) -> Any:
@@ -84,6 +94,38 @@ def _raw_tp(tp: TopicPartition) -> Any:
 
 def _lookout_tps(raw: Iterable[Any]) -> set[TopicPartition]:
     return {TopicPartition(tp.topic, tp.partition) for tp in raw}
+
+
+class _StopClock:
+    """Once a stop has begun, the time by which every wait for the broker must end.
+
+    A service told to stop while the broker is gone must still stop: it saves what the broker
+    acknowledged and leaves the rest to its restart, as after a crash, instead of waiting for
+    the broker (flush) or for kafka-python's request timeout (commit, close) one call after
+    another."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.deadline: float | None = None  # time.monotonic(); None until the stop begins
+
+    def begin(self) -> None:
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.timeout_s
+
+    @property
+    def passed(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def bound_s(self, timeout_s: float | None) -> float | None:
+        """`timeout_s`, shortened to what is left of the stop timeout once a stop has begun."""
+        if self.deadline is None:
+            return timeout_s
+        left = max(0.0, self.deadline - time.monotonic())
+        return left if timeout_s is None else min(left, timeout_s)
+
+    def bound_ms(self, timeout_ms: int | None = None) -> int | None:
+        bound = self.bound_s(None if timeout_ms is None else timeout_ms / 1000)
+        return None if bound is None else int(bound * 1000)
 
 
 class KafkaBus:
@@ -101,6 +143,7 @@ class KafkaBus:
         max_poll_interval_ms: int = 300000,
         buffer_memory: int = 32 * 1024 * 1024,
         request_timeout_ms: int = 30000,
+        stop_timeout_s: float = 10.0,
     ) -> None:
         self.bootstrap = bootstrap
         self.default_partitions = partitions
@@ -111,6 +154,7 @@ class KafkaBus:
         self.max_poll_interval_ms = max_poll_interval_ms
         self.buffer_memory = buffer_memory
         self.request_timeout_ms = request_timeout_ms
+        self.stop_clock = _StopClock(stop_timeout_s)
         self._known_topics: set[str] = set()
         self._admin: Any = None
         self._lock = threading.Lock()
@@ -202,13 +246,17 @@ class KafkaBus:
             "partition_assignment_strategy": [CooperativeStickyAssignor],
             "allow_auto_create_topics": False,
         }
-        consumer = KafkaConsumer(config, topic_list, on_assign, on_revoke)
+        consumer = KafkaConsumer(config, topic_list, on_assign, on_revoke, self.stop_clock)
         return self._track(consumer)
 
     def _track(self, client: _C) -> _C:
         with self._lock:
             self._clients.append(client)
         return client
+
+    def begin_stop(self) -> None:
+        """See `Bus.begin_stop`: the stop timeout starts now (only the first call counts)."""
+        self.stop_clock.begin()
 
     def close(self) -> None:
         with self._lock:
@@ -312,6 +360,7 @@ class KafkaProducer:
 
     def __init__(self, bus: KafkaBus, config: dict[str, Any], buffer_memory: int) -> None:
         self._bus = bus
+        self._stop = bus.stop_clock
         self._raw, self.idempotent = _open_producer(config)
         self._in_flight = _InFlight(buffer_memory)
         self._lock = threading.Lock()
@@ -378,6 +427,10 @@ class KafkaProducer:
                 if self._in_flight.has_room(size):
                     break
                 self._stalled(f"{self._in_flight.bytes} bytes unacknowledged")
+                if self._stop.passed:
+                    raise BusTimeout(
+                        f"kafka: stopping with {self._in_flight.bytes} bytes unacknowledged"
+                    )
             time.sleep(_RETRY_SEND_S)
         self._resumed()
 
@@ -461,23 +514,57 @@ class KafkaProducer:
             ) from failure
 
     def flush(self, timeout_s: float | None = None) -> None:
+        """Wait for every record sent so far to be acknowledged, for at most `timeout_s` and,
+        once a stop has begun, for what is left of the stop timeout; BusTimeout after that."""
+        started = time.monotonic()
         try:
-            self._raw.flush(timeout=timeout_s)
-        except kerrors.KafkaTimeoutError as exc:
-            raise BusError(
-                f"kafka: {self._in_flight.bytes} bytes unacknowledged after {timeout_s} s"
-            ) from exc
+            while not self._flushed_within(started, timeout_s):
+                pass
         finally:
             with self._lock:
                 self._in_flight.collect_all()
         with self._lock:
             self._raise_if_failed()
 
-    def close(self) -> None:
+    def _flushed_within(self, started: float, timeout_s: float | None) -> bool:
+        """One slice of a flush: True when done; raises once the time allowed has run out."""
+        spent = time.monotonic() - started
+        left = self._stop.bound_s(None if timeout_s is None else max(0.0, timeout_s - spent))
         try:
-            self._raw.close(timeout=_CLOSE_TIMEOUT_S)
+            self._raw.flush(timeout=_FLUSH_SLICE_S if left is None else min(left, _FLUSH_SLICE_S))
+        except kerrors.KafkaTimeoutError as exc:
+            if left is None or left > _FLUSH_SLICE_S:
+                return False
+            with self._lock:
+                self._in_flight.collect_all()
+                unacknowledged = self._in_flight.bytes
+            waited = time.monotonic() - started
+            raise BusTimeout(
+                f"kafka: {unacknowledged} bytes unacknowledged when the time allowed ran out "
+                f"(this flush waited {waited:.1f} s)"
+            ) from exc
+        return True
+
+    def close(self) -> None:
+        """Deliver what is queued within the close timeout (less once a stop has begun);
+        what is still unacknowledged then is dropped here, and redone by the stage's restart
+        from its last save."""
+        try:
+            self._raw.close(timeout=self._stop.bound_s(_CLOSE_TIMEOUT_S))
         except kerrors.KafkaError as exc:
             log.warning("kafka producer closed with messages unacknowledged: %s", exc)
+            self._abandon()
+
+    def _abandon(self) -> None:
+        """Fail what is still queued and finish closing: kafka-python's close stops where its
+        flush times out, and would try again, noisily, when the object is collected."""
+        sender = self._raw._sender
+        sender.force_close()
+        sender.join(_CLOSE_SENDER_S)
+        try:
+            self._raw.close(timeout=0)
+        except kerrors.KafkaError as exc:
+            log.warning("kafka producer not closed: %s", exc)
 
 
 def _record_size(key: bytes | None, value: bytes) -> int:
@@ -585,8 +672,10 @@ class KafkaConsumer:
         topics: list[str],
         on_assign: RebalanceCallback | None,
         on_revoke: RebalanceCallback | None,
+        stop: _StopClock,
     ) -> None:
         self.group_id: str = config["group_id"]
+        self._stop = stop
         self._join_grace_s = config["session_timeout_ms"] / 1000
         self._handoffs: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._driver = ThreadPoolExecutor(1, thread_name_prefix=f"lookout-{self.group_id}")
@@ -607,7 +696,7 @@ class KafkaConsumer:
             result = pending.result()
         except kerrors.KafkaError as exc:
             self._raise_callback_error()
-            raise BusError(f"kafka: {action} failed: {exc}") from exc
+            raise _bus_error(action, exc) from exc
         self._raise_callback_error()
         return result
 
@@ -655,7 +744,8 @@ class KafkaConsumer:
         poll() is waiting for it, and joins again. Against a broker that holds JoinGroup for a
         second (tansu, Kafka's initial rebalance delay) a short poll timeout hits that most of
         the time, and a rebalance takes several seconds instead of one. So poll() may overrun its
-        timeout while a join is in flight, by session_timeout_ms at most.
+        timeout while a join is in flight, by session_timeout_ms at most, and not once a stop has
+        begun: a member on its way out has no use for the join.
         """
         batches: dict[Any, list[Any]] = self._raw.poll(
             timeout_ms=timeout_ms, max_records=max_records
@@ -663,7 +753,12 @@ class KafkaConsumer:
         # kafka-python fetches nothing while a join is in flight: records end the wait, and a
         # batch never straddles a rebalance.
         deadline = time.monotonic() + self._join_grace_s
-        while not batches and self._joining() and time.monotonic() < deadline:
+        while (
+            not batches
+            and self._joining()
+            and time.monotonic() < deadline
+            and self._stop.deadline is None
+        ):
             batches = self._raw.poll(timeout_ms=_JOIN_POLL_MS, max_records=max_records)
         return batches
 
@@ -675,7 +770,7 @@ class KafkaConsumer:
             return
         raw = {_raw_tp(tp): OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
         with _translated("commit"):
-            self._raw.commit(raw)
+            self._raw.commit(raw, timeout_ms=self._stop.bound_ms())
 
     def committed(self, tp: TopicPartition) -> int | None:
         with _translated(f"reading the committed offset of {tp}"):
@@ -698,6 +793,7 @@ class KafkaConsumer:
             return
         self._closed = True
         try:
-            self._drive(lambda: self._raw.close(autocommit=False), "close")
+            timeout_ms = self._stop.bound_ms()
+            self._drive(lambda: self._raw.close(autocommit=False, timeout_ms=timeout_ms), "close")
         finally:
             self._driver.shutdown(wait=False)

@@ -181,6 +181,9 @@ class MemoryBus:
         start = offset - part.base
         return part.messages[start : start + limit]
 
+    def begin_stop(self) -> None:
+        """Nothing here waits for a broker."""
+
     def close(self) -> None:
         return None
 
