@@ -23,7 +23,7 @@ from api.routes import map as map_routes
 from api.routes import trends as trend_routes
 from api.routes import vessels as vessel_routes
 from api.settings import ApiSettings
-from api.sink import AlertSink
+from api.sink import consume_alerts
 from api.vessels import VesselSource
 from lookout.bus.base import Bus
 
@@ -90,7 +90,7 @@ def run_api(
     vessels: VesselSource | None = None,
 ) -> None:
     """Serve the API with uvicorn on settings.host:port until interrupted; with a bus, also
-    consume the `alerts` topic into the store (`AlertSink`)."""
+    consume the `alerts` topic into the store (`consume_alerts`)."""
     import uvicorn
 
     ctx = ApiContext.open(settings, vessels)
@@ -98,8 +98,9 @@ def run_api(
     stop = threading.Event()
     sink_thread: threading.Thread | None = None
     if bus is not None:
-        sink = AlertSink.from_bus(ctx.store, bus)
-        sink_thread = threading.Thread(target=sink.run, args=(stop,), name="alert-sink")
+        sink_thread = threading.Thread(
+            target=consume_alerts, args=(ctx.store, bus, stop), name="alert-sink"
+        )
         sink_thread.start()
     try:
         uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port)).run()

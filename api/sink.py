@@ -16,11 +16,12 @@ import orjson
 from anomaly.records import Alert
 from api.store import AlertStore, FeedItem
 from lookout.bus import topics
-from lookout.bus.base import Bus, BusTimeout, Consumer, Message, payload
+from lookout.bus.base import Bus, BusError, BusTimeout, Consumer, Message, payload
 
 log = logging.getLogger(__name__)
 
 GROUP = "api-alert-sink"
+RETRY_AFTER_S = 5.0
 
 
 def _parse_alert(value: bytes) -> Alert:
@@ -86,3 +87,18 @@ class AlertSink:
             )
         finally:
             self.consumer.close()
+
+
+def consume_alerts(
+    store: AlertStore, bus: Bus, stop: threading.Event, retry_after_s: float = RETRY_AFTER_S
+) -> None:
+    """`lookout api`'s alert sink, until `stop`, through broker outages: it waits for the
+    broker to come (the API serves what the store holds meanwhile), and after a bus failure
+    it starts again from the committed offsets (the store keeps each revision once)."""
+    while bus.wait_until_reachable(stop):
+        try:
+            AlertSink.from_bus(store, bus).run(stop)
+            return
+        except BusError as exc:
+            log.error("alert sink: %s; starting again in %.0f s", exc, retry_after_s)
+            stop.wait(retry_after_s)

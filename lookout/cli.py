@@ -158,6 +158,8 @@ def ingest(
         raise typer.BadParameter("no --source given and none configured")
     bus = _kafka_bus(kafka, settings)
     try:
+        if not bus.wait_until_reachable(_stop_on_signals(bus)):
+            return  # stopped before the broker came
         stats = run_ingest(urls, bus, ingest_settings_of(config), settings.ingest.reconnect_max_s)
     finally:
         bus.close()
@@ -209,8 +211,9 @@ def tracks(
     url = db or settings.database.url
     migrate(url)
     bus = _kafka_bus(kafka, settings)
-    stage = TrackStage(bus, SqlTrackStore(make_engine(url)))
-    stage.run(_stop_on_signals(bus))
+    stop = _stop_on_signals(bus)
+    if bus.wait_until_reachable(stop):
+        TrackStage(bus, SqlTrackStore(make_engine(url))).run(stop)
     bus.close()
 
 
@@ -245,7 +248,8 @@ def detect(
     context = default_context(settings.config_dir)
     rules = load_rules(settings.config_dir)
     try:
-        run_detect_service(bus, store, rules, context, roles, stop, health_board=board)
+        if bus.wait_until_reachable(stop):
+            run_detect_service(bus, store, rules, context, roles, stop, health_board=board)
     finally:
         bus.close()
         engine.dispose()

@@ -53,7 +53,7 @@ def _tansu_binary() -> Path:
     return binary
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -74,7 +74,7 @@ def _wait_until_listening(process: subprocess.Popen[bytes], port: int, log: Path
     pytest.fail(f"tansu did not listen on port {port} within {BROKER_START_TIMEOUT_S} s")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_broker(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
     os.kill(process.pid, signal.SIGCONT)  # a frozen broker cannot handle SIGINT
@@ -86,9 +86,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _start_broker(log_dir: Path) -> Broker:
+def start_broker(log_dir: Path, port: int | None = None) -> Broker:
+    """A tansu broker on `port` (default: a free one); the caller stops it (`stop_broker`)."""
     binary = _tansu_binary()
-    port = _free_port()
+    port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
     log = log_dir / "tansu.log"
     command = [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url]
@@ -101,18 +102,18 @@ def _start_broker(log_dir: Path) -> Broker:
 
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    broker = _start_broker(tmp_path_factory.mktemp("tansu"))
+    broker = start_broker(tmp_path_factory.mktemp("tansu"))
     yield broker
-    _stop(broker.process)
+    stop_broker(broker.process)
 
 
 @pytest.fixture
 def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """A broker of the test's own: for tests that run the `lookout` services, whose topic
     names are fixed (DESIGN.md), or that freeze the broker under other tests' feet."""
-    broker = _start_broker(tmp_path_factory.mktemp("tansu-own"))
+    broker = start_broker(tmp_path_factory.mktemp("tansu-own"))
     yield broker
-    _stop(broker.process)
+    stop_broker(broker.process)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Runs of the tracks stage for integration tests: the input, the reference run over the
-in-process bus, `lookout tracks` processes and what they emit."""
+in-process bus, `lookout tracks` (and `lookout detect`) processes and what they emit."""
 
 from __future__ import annotations
 
@@ -61,8 +61,10 @@ def reference_run(reports: list[Report]) -> tuple[dict[str, Any], MemoryTrackSto
     return by_id, store
 
 
-def tracks_process(broker: Broker, db_url: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
-    """`lookout tracks` with fast group joins; `env`: more LOOKOUT_ settings."""
+def service_process(
+    name: str, bootstrap: str, db_url: str, log: Path, **env: str
+) -> subprocess.Popen[bytes]:
+    """`lookout NAME` (tracks, detect) with fast group joins; `env`: more LOOKOUT_ settings."""
     environment = {
         **os.environ,
         "LOOKOUT_KAFKA__SESSION_TIMEOUT_MS": "2000",
@@ -70,11 +72,14 @@ def tracks_process(broker: Broker, db_url: str, log: Path, **env: str) -> subpro
         "LOOKOUT_KAFKA__PARTITIONS": str(PARTITIONS),
         **env,
     }
-    command = [sys.executable, "-m", "lookout.cli", "tracks", "--kafka", broker.bootstrap]
-    command += ["--db", db_url]
+    command = [sys.executable, "-m", "lookout.cli", name, "--kafka", bootstrap, "--db", db_url]
     return subprocess.Popen(
         command, env=environment, stdout=log.open("ab"), stderr=subprocess.STDOUT
     )
+
+
+def tracks_process(bootstrap: str, db_url: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
+    return service_process("tracks", bootstrap, db_url, log, **env)
 
 
 def point_batches(broker: Broker, stop: threading.Event) -> Iterator[list[dict[str, Any]]]:

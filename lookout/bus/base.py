@@ -159,6 +159,9 @@ class Bus(Protocol):
         on_revoke: RebalanceCallback | None = None,
     ) -> Consumer: ...
 
+    def wait_until_reachable(self, stop: threading.Event) -> bool:
+        """Block until the broker can be reached (True) or `stop` is set (False)."""
+
     def begin_stop(self) -> None:
         """The process is stopping: from now on no call on this bus's clients waits for the
         broker beyond the bus's stop timeout; one that would raises BusTimeout. Safe to call

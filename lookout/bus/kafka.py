@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 import time
 from collections import deque
@@ -70,6 +71,8 @@ _CLOSE_SENDER_S = 2.0
 # A flush waits in slices of this, so that a stop begun meanwhile bounds it.
 _FLUSH_SLICE_S = 0.5
 _JOIN_POLL_MS = 200
+_PROBE_EVERY_S = 1.0
+_PROBE_LOG_EVERY_S = 30.0
 _TOPIC_ALREADY_EXISTS = kerrors.TopicAlreadyExistsError.errno
 
 
@@ -180,6 +183,47 @@ class KafkaBus:
             _check_created(result)
             admin.wait_for_topics(missing, timeout_ms=_TOPIC_READY_TIMEOUT_MS)
         self._known_topics.update(missing)
+
+    def wait_until_reachable(self, stop: threading.Event) -> bool:
+        """Wait until one of the bootstrap servers accepts a connection (True) or `stop` is set
+        (False), saying every 30 s what it waits for: a service may start before its broker.
+
+        A plain TCP connection: a failed kafka-python client leaves its IO thread behind, one
+        per attempt."""
+        since = time.monotonic()
+        logged: float | None = None  # seconds into the wait of the last warning
+        while not stop.is_set():
+            problem = self._unreachable()
+            waited = time.monotonic() - since
+            if problem is None:
+                if logged is not None:
+                    log.warning("kafka broker at %s reachable after %.0f s", self.bootstrap, waited)
+                return True
+            if logged is None:
+                log.warning("waiting for the kafka broker at %s: %s", self.bootstrap, problem)
+                logged = waited
+            elif waited - logged >= _PROBE_LOG_EVERY_S:
+                log.warning(
+                    "still waiting for the kafka broker at %s after %.0f s: %s",
+                    self.bootstrap,
+                    waited,
+                    problem,
+                )
+                logged = waited
+            stop.wait(_PROBE_EVERY_S)
+        return False
+
+    def _unreachable(self) -> str | None:
+        """Why no bootstrap server accepts a connection; None when one does."""
+        problems = []
+        for server in self.bootstrap.split(","):
+            host, _, port = server.strip().rpartition(":")
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), _PROBE_EVERY_S).close()
+                return None
+            except (OSError, ValueError) as exc:
+                problems.append(f"{server.strip()}: {exc}")
+        return "; ".join(problems)
 
     def partitions_for(self, topic: str) -> int:
         self.ensure_topics([topic])

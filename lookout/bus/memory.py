@@ -181,6 +181,9 @@ class MemoryBus:
         start = offset - part.base
         return part.messages[start : start + limit]
 
+    def wait_until_reachable(self, stop: threading.Event) -> bool:
+        return True  # in this process
+
     def begin_stop(self) -> None:
         """Nothing here waits for a broker."""
 

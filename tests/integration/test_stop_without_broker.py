@@ -3,10 +3,7 @@ saves only what the broker acknowledged, and its restart loses and duplicates no
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +23,7 @@ from tests.track_runs import (
     PointCollector,
     reference_run,
     send_reports,
+    service_process,
     simulated_reports,
     tracks_process,
 )
@@ -174,7 +172,7 @@ def test_lookout_tracks_stopped_while_the_broker_is_frozen_exits_cleanly_and_res
     send_reports(bus.producer(), reports[: len(reports) // 2])
 
     with PointCollector(own_broker) as points:
-        tracks = tracks_process(own_broker, sqlite_url, log, **stop_timeout)
+        tracks = tracks_process(own_broker.bootstrap, sqlite_url, log, **stop_timeout)
         try:
             wait_for(lambda: len(points.received) > 1000, 60, every_s=0.2, what="the first points")
             own_broker.freeze()
@@ -187,7 +185,7 @@ def test_lookout_tracks_stopped_while_the_broker_is_frozen_exits_cleanly_and_res
             assert stopping < STOP_TIMEOUT_S + SLACK_S
 
             send_reports(bus.producer(), reports[len(reports) // 2 :])
-            tracks = tracks_process(own_broker, sqlite_url, log, **stop_timeout)
+            tracks = tracks_process(own_broker.bootstrap, sqlite_url, log, **stop_timeout)
             wait_for(
                 lambda: points.distinct() >= len(expected), 120, every_s=0.2, what="every point"
             )
@@ -214,19 +212,9 @@ def test_lookout_detect_stopped_while_the_broker_is_frozen_exits_cleanly(
         producer.send(topics.POINTS, orjson.dumps(point), str(point["mmsi"]).encode())
     producer.flush()
     bus.close()
-    environment = {
-        **os.environ,
-        "LOOKOUT_KAFKA__SESSION_TIMEOUT_MS": "2000",
-        "LOOKOUT_KAFKA__HEARTBEAT_INTERVAL_MS": "500",
-        "LOOKOUT_KAFKA__PARTITIONS": str(PARTITIONS),
-        "LOOKOUT_KAFKA__STOP_TIMEOUT_S": str(STOP_TIMEOUT_S),
-    }
-    command = [sys.executable, "-m", "lookout.cli", "detect", "--kafka", own_broker.bootstrap]
-    command += ["--db", sqlite_url]
     migrate(sqlite_url)
-    detect = subprocess.Popen(
-        command, env=environment, stdout=log.open("ab"), stderr=subprocess.STDOUT
-    )
+    stop_timeout = {"LOOKOUT_KAFKA__STOP_TIMEOUT_S": str(STOP_TIMEOUT_S)}
+    detect = service_process("detect", own_broker.bootstrap, sqlite_url, log, **stop_timeout)
     store = SqlDetectStore.from_url(sqlite_url)
     try:
         saved = lambda group, topic: store.marks(group, topic, range(PARTITIONS))  # noqa: E731

@@ -44,8 +44,8 @@ def test_a_killed_tracks_member_resumes_without_loss_or_new_points(
 
     with PointCollector(own_broker) as points:
         first, second = (
-            tracks_process(own_broker, db_url, log),
-            tracks_process(own_broker, db_url, log),
+            tracks_process(own_broker.bootstrap, db_url, log),
+            tracks_process(own_broker.bootstrap, db_url, log),
         )
         try:
             time.sleep(3)  # let both join the group
@@ -56,7 +56,7 @@ def test_a_killed_tracks_member_resumes_without_loss_or_new_points(
             first.wait()
             send_reports(producer, records[cut:])
             time.sleep(2)
-            first = tracks_process(own_broker, db_url, log)  # the restart
+            first = tracks_process(own_broker.bootstrap, db_url, log)  # the restart
             wait_for(
                 lambda: points.distinct() >= len(expected), 120, every_s=0.2, what="every point"
             )
