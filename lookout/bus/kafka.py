@@ -87,7 +87,8 @@ def _translated(action: str) -> Iterator[None]:
 
 def _bus_error(action: str, exc: kerrors.KafkaError) -> BusError:
     if isinstance(exc, kerrors.KafkaTimeoutError):
-        return BusTimeout(f"kafka: {action} timed out: {exc}")
+        detail = "; ".join(str(arg) for arg in exc.args if arg)  # often none at all
+        return BusTimeout(f"kafka: {action} timed out" + (f" ({detail})" if detail else ""))
     return BusError(f"kafka: {action} failed: {exc}")
 
 
