@@ -12,9 +12,12 @@ from ingest.pipeline import Ingestor, IngestSettings, LineStats
 from ingest.publish import BusSink
 from ingest.sources import FileSource, Source, iter_sources, open_source
 from lookout.bus import topics
-from lookout.bus.base import Bus
+from lookout.bus.base import Bus, BusTimeout, Producer
 
 log = logging.getLogger(__name__)
+
+# While the last records wait for the broker, say this often what a kill would lose.
+UNDELIVERED_REPORT_EVERY_S = 10.0
 
 
 def open_sources(urls: Iterable[str], max_line_bytes: int, reconnect_max_s: float) -> list[Source]:
@@ -69,11 +72,27 @@ def run_ingest(
                     break
     finally:
         ingestor.flush()
-        producer.flush()
+        deliver_all(producer)
         producer.close()
     elapsed = time.monotonic() - started
     log.info("ingested %d lines in %.1f s", ingestor.stats.lines, elapsed)
     return ingestor.stats
+
+
+def deliver_all(producer: Producer) -> None:
+    """Wait until the broker has acknowledged every record, however long that takes: a live
+    feed cannot be read again. Meanwhile say, every `UNDELIVERED_REPORT_EVERY_S`, what killing
+    the process would lose, so that a loss is never silent."""
+    while True:
+        try:
+            producer.flush(timeout_s=UNDELIVERED_REPORT_EVERY_S)
+            return
+        except BusTimeout as exc:
+            log.warning(
+                "waiting for the broker to acknowledge the last records (%s): killing the "
+                "process now loses them",
+                exc,
+            )
 
 
 def _push_files(files: list[FileSource], ingestor: Ingestor, stopping: threading.Event) -> None:

@@ -13,6 +13,7 @@ import pytest
 from kafka.errors import KafkaError
 from kafka.future import Future
 
+import ingest.service as ingest_service
 import lookout.bus.kafka as kafka_bus_module
 from lookout.bus.base import BusError, Message
 from lookout.bus.kafka import KafkaBus, KafkaProducer
@@ -202,3 +203,37 @@ def test_send_all_of_more_than_the_buffer_waits_for_room_midway(
         b"%06d" % seq for seq in range(2_000)
     ]
     assert all(values == sorted(values) for values in by_key.values())
+
+
+def test_the_last_records_wait_for_the_broker_and_say_what_a_kill_would_lose(
+    kafka_broker: Freezable,
+    kafka_bus: Callable[..., KafkaBus],
+    unique_name: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`lookout ingest` ending (its feed closed, or a stop) while the broker is away."""
+    monkeypatch.setattr(ingest_service, "UNDELIVERED_REPORT_EVERY_S", 0.5)
+    caplog.set_level(logging.WARNING)
+    bus = kafka_bus()
+    topic = unique_name("last-records")
+    bus.ensure_topics([topic])
+    producer = bus.producer()
+    producer.send(topic, b"0", key=b"k")
+    producer.flush(timeout_s=10)
+
+    kafka_broker.freeze()
+    thaw = threading.Timer(2.5, kafka_broker.thaw)
+    thaw.start()
+    try:
+        for seq in range(1, 100):
+            producer.send(topic, b"%d" % seq, key=b"k")
+        ingest_service.deliver_all(producer)
+    finally:
+        thaw.cancel()
+        kafka_broker.thaw()
+
+    said = [r for r in caplog.records if "killing the process now loses them" in r.getMessage()]
+    assert len(said) >= 2  # every half second of the outage
+    got = consume_all_of(bus, topic, unique_name("group"), 100)
+    assert sorted(int(m.value) for m in got) == list(range(100))
