@@ -28,6 +28,7 @@ from anomaly.records import alert_id as make_alert_id
 from anomaly.rules import load_rules
 from api.sharing import load_zones
 from config import default_config_dir
+from lookout.simulate import simulate
 from tests.e2e.lookout_run import LookoutRun, iso_to_ms, start_lookout, vessel_alert
 
 try:
@@ -388,12 +389,19 @@ def test_watch_officer_map(browser: Browser, lookout: tuple[LookoutRun, Scenario
     print(f"map checks took {time.monotonic() - started:.1f} s")
 
 
-def test_the_map_names_the_detectors_that_are_not_running(browser: Browser, tmp_path: Path) -> None:
-    """A rule whose model file is missing raises nothing: the officer is told which and why."""
+def test_the_map_names_the_detectors_that_are_not_running(
+    browser: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule whose model file is missing raises nothing: the officer is told which and why,
+    and so is the analyst whose backtest it could not run in."""
     config = tmp_path / "config"
     shutil.copytree(default_config_dir(), config)
     rules = config / "rules.yaml"
     rules.write_text(rules.read_text().replace("model: default", f"model: {tmp_path}/none.joblib"))
+    data = tmp_path / "recorded"
+    data.mkdir()
+    (data / "small.nmea").write_text("\n".join(simulate(vessels=4, hours=1.0, seed=3)) + "\n")
+    monkeypatch.setenv("LOOKOUT_API_BACKTEST_DATA_DIR", str(data))
     run = start_lookout(tmp_path / "run", replay_speed=0, config_dir=config)
     try:
         page = browser.new_page(viewport=VIEWPORT)
@@ -403,6 +411,20 @@ def test_the_map_names_the_detectors_that_are_not_running(browser: Browser, tmp_
         expect(state).to_have_text("not running: Migrant risk, Route anomaly")
         assert state.get_attribute("data-state") == "attention"
         assert f"no model file at {tmp_path}/none.joblib" in (state.get_attribute("title") or "")
+
+        page.click("a[href='/workbench']")
+        page.click("#rule-list [data-rule=loitering]")
+        expect(page.locator("#rule-title")).to_contain_text("Loitering")
+        page.select_option("#bt-data", "small.nmea")
+        page.fill("#p-min_duration_h", "0.5")
+        page.click("#wb-backtest")
+        expect(page.locator("#bt-status[data-status=done]")).to_be_visible(timeout=120_000)
+        warning = page.locator("#bt-not-running")
+        expect(warning).to_contain_text("Did not run, so raised nothing here: ")
+        for rule in ("Migrant risk", "Route anomaly"):
+            expect(warning).to_contain_text(f"{rule}: no model file at {tmp_path}/none.joblib")
+        expect(warning).not_to_contain_text("rules only")  # the same on both sides
+        shot(page, "06-backtest-not-running")
         page.close()
     finally:
         run.stop()

@@ -121,6 +121,21 @@ function breakable(name) {
   return name.split('_').flatMap((part, i) => (i ? [h('wbr'), `_${part}`] : [part]));
 }
 
+/* The rules that could not run in a backtest (a missing model file, say), on either side:
+ * their zero alerts say nothing about the rule. */
+function notRunning(result) {
+  const why = new Map();
+  for (const [side, label] of [[result.baseline, 'saved'], [result.proposed, 'proposed']]) {
+    for (const d of side.not_running || []) {
+      const entry = why.get(d.rule.id) || { reason: d.reason || d.state, sides: [] };
+      entry.sides.push(label);
+      why.set(d.rule.id, entry);
+    }
+  }
+  return [...why].map(([id, { reason, sides }]) =>
+    `${typeLabel(id)}${sides.length === 1 ? ` (${sides[0]} rules only)` : ''}: ${reason}`);
+}
+
 function tile(n, label, kind) {
   return h('div', { class: `tile ${kind || ''}` }, h('span', { class: 'n' }, String(n)), h('span', { class: 'k' }, label));
 }
@@ -459,6 +474,11 @@ class Workbench {
     box.append(h('ul', { class: 'changes' }, r.changes.map((c) => h('li', {},
       h('strong', {}, typeLabel(c.rule)), ` v${c.from_version ?? '—'} → v${c.to_version}${c.saved ? '' : ' (unsaved edit)'}: `,
       [...Object.entries(c.params), ...Object.entries(c.fields)].map(([name, [a, b]]) => h('span', { class: 'mono chg' }, `${name} ${valueText(a)} → ${valueText(b)}`))))));
+    const silent = notRunning(r);
+    if (silent.length) {
+      box.append(h('p', { class: 'msg warn', id: 'bt-not-running' },
+        'Did not run, so raised nothing here: ', silent.join('; '), '.'));
+    }
 
     const pct = (p) => (p.precision === null ? '—' : `${Math.round(p.precision * 100)}%`);
     box.append(h('div', { class: 'tiles' },
