@@ -34,9 +34,9 @@ from anomaly.cells import cells_for
 from lookout.bus import topics
 from lookout.bus.base import (
     Bus,
-    BusTimeout,
     Message,
     TopicPartition,
+    close_stage,
     message_bytes,
     timeouts_end_the_stop,
 )
@@ -140,18 +140,11 @@ class CellRouter:
         """Commit and leave the group. Points the bus does not acknowledge within its stop
         timeout (`Bus.begin_stop`) leave the offsets uncommitted: the restart forwards again
         what came after the last commit, with the same ids."""
-        try:
-            self.commit()
-        except BusTimeout as exc:
-            log.warning(
-                "stopped without a final commit (%s): the restart forwards again what came "
-                "after the last commit",
-                exc,
-            )
-        try:
-            self._consumer.close()
-        finally:
-            self._producer.close()
+        skipped = (
+            "stopped without a final commit: the restart forwards again what came after the "
+            "last commit"
+        )
+        close_stage(self.commit, self._consumer, self._producer, skipped)
 
     def _watermark(self, now: float) -> int | None:
         """Event time every live partition has reached, less the lateness (None: hold all)."""

@@ -58,6 +58,7 @@ from lookout.bus.base import (
     BusTimeout,
     Message,
     TopicPartition,
+    close_stage,
     commit_advisory,
     message_bytes,
     timeouts_end_the_stop,
@@ -232,21 +233,21 @@ class DetectStage:
         Alerts the bus does not acknowledge within its stop timeout (`Bus.begin_stop`) leave
         the states and offsets unsaved: the restart resumes from the save before, as after a
         crash, and the alerts it emits again carry the same id and revision."""
+        self._closing = True  # the consumer's goodbye revokes everything: nothing left to save
+        skipped = (
+            f"{self.settings.group}: stopped without a final save: the restart processes again "
+            "what came after the last save"
+        )
+        close_stage(self._save_and_report, self._consumer, self._producer, skipped)
+
+    def _save_and_report(self) -> None:
+        """The last save, then the last health report; also when the stop timeout ran out."""
         try:
             self.save()
-        except BusTimeout as exc:
-            log.warning(
-                "%s: stopped without a final save (%s): the restart processes again what came "
-                "after the last save",
-                self.settings.group,
-                exc,
-            )
+        except BusTimeout:
+            self._report_health()
+            raise
         self._report_health()
-        self._closing = True  # the consumer's goodbye revokes everything: nothing left to save
-        try:
-            self._consumer.close()
-        finally:
-            self._producer.close()
 
     @property
     def watermark(self) -> int | None:

@@ -26,9 +26,9 @@ from ingest.records import DeadLetter, PositionReport, StaticReport, from_json
 from lookout.bus import topics
 from lookout.bus.base import (
     Bus,
-    BusTimeout,
     Message,
     TopicPartition,
+    close_stage,
     commit_advisory,
     message_bytes,
     payload,
@@ -43,6 +43,9 @@ from tracks.store import StoredState, TrackStore
 log = logging.getLogger(__name__)
 
 _REPORTS = (PositionReport, StaticReport)
+_SKIPPED_SAVE = (
+    "stopped without a final save: the restart processes again what came after the last save"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,19 +155,8 @@ class TrackStage:
             for mmsi, state in self._states.items():
                 self._emit(self.builder.flush(state))
                 self._dirty.add(mmsi)
-        try:
-            self.save()
-        except BusTimeout as exc:
-            log.warning(
-                "stopped without a final save (%s): the restart processes again what came "
-                "after the last save",
-                exc,
-            )
         self._closing = True  # the consumer's goodbye revokes everything: nothing left to save
-        try:
-            self._consumer.close()
-        finally:
-            self._producer.close()
+        close_stage(self.save, self._consumer, self._producer, _SKIPPED_SAVE)
 
     # -- processing ---------------------------------------------------------------------
     def _process(self, message: Message) -> None:

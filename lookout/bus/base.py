@@ -128,6 +128,23 @@ def timeouts_end_the_stop(stop: threading.Event) -> Iterator[None]:
             raise
 
 
+def close_stage(
+    final: Callable[[], None], consumer: Consumer, producer: Producer, skipped: str
+) -> None:
+    """A stage's close: `final` (its last save or commit), then leave the group and close the
+    producer. If the broker does not answer within the stop timeout (`Bus.begin_stop`), `final`
+    is given up with a warning (`skipped`: what the restart redoes) and the stage leaves anyway:
+    the restart resumes from the save before, as after a crash."""
+    try:
+        final()
+    except BusTimeout as exc:
+        log.warning("%s (%s)", skipped, exc)
+    try:
+        consumer.close()
+    finally:
+        producer.close()
+
+
 def commit_advisory(consumer: Consumer, offsets: Mapping[TopicPartition, int]) -> None:
     """Commit offsets that only monitoring reads (consumer lag): a stage whose true offsets
     are saved in its own store logs a failed commit and goes on, rather than stop for it."""

@@ -127,8 +127,9 @@ class _StopClock:
         left = max(0.0, self.deadline - time.monotonic())
         return left if timeout_s is None else min(left, timeout_s)
 
-    def bound_ms(self, timeout_ms: int | None = None) -> int | None:
-        bound = self.bound_s(None if timeout_ms is None else timeout_ms / 1000)
+    def bound_ms(self) -> int | None:
+        """What is left of the stop timeout in ms; None before a stop (no bound of its own)."""
+        bound = self.bound_s(None)
         return None if bound is None else int(bound * 1000)
 
 
