@@ -11,7 +11,7 @@ from typing import Protocol
 
 import pytest
 from kafka.errors import KafkaError
-from kafka.future import Future
+from kafka.producer.producer_batch import ProducerBatch
 
 import ingest.service as ingest_service
 import lookout.bus.kafka as kafka_bus_module
@@ -150,22 +150,32 @@ def test_a_message_the_producer_cannot_take_raises_bus_error(
     producer.flush(timeout_s=10)
 
 
+@pytest.mark.parametrize("way", ["send", "send_all"])
 def test_a_failed_delivery_is_raised_by_flush_and_every_later_send(
     kafka_bus: Callable[..., KafkaBus],
     unique_name: Callable[[str], str],
     monkeypatch: pytest.MonkeyPatch,
+    way: str,
 ) -> None:
+    """The broker's answer fails the batch (kafka-python's sender completes it
+    exceptionally), whether the records went in one by one or as a `send_all`, whose keyed
+    records kafka-python never sees one by one."""
     producer = kafka_bus().producer()
     topic = unique_name("rejected")
     producer.send(topic, b"delivered", key=b"k")
+    producer.flush(timeout_s=10)
 
-    def rejected(topic: str, value: bytes, key: bytes | None) -> Future:
-        return Future().failure(KafkaError("the broker said no"))
+    def rejected(batch: ProducerBatch, base_offset: int, log_append_time: int) -> bool:
+        error = KafkaError("the broker said no")
+        return bool(batch.complete_exceptionally(error, lambda index: error))
 
-    monkeypatch.setattr(producer._raw, "send", rejected)  # unkeyed records
-    monkeypatch.setattr(producer, "_append_keyed", rejected)  # keyed: straight to the batch
-    producer.send(topic, b"lost", key=b"k")
-    with pytest.raises(BusError, match=r"1 message\(s\) not delivered.*the broker said no"):
+    monkeypatch.setattr(ProducerBatch, "complete", rejected)  # every answer from now on
+    if way == "send":
+        producer.send(topic, b"lost", key=b"k")
+    else:
+        producer.send_all(topic, [(b"k", b"lost", None), (b"j", b"lost too", None)])
+    lost = 1 if way == "send" else 2
+    with pytest.raises(BusError, match=rf"{lost} message\(s\) not delivered.*the broker said no"):
         producer.flush(timeout_s=10)
     with pytest.raises(BusError, match="not delivered"):
         producer.send(topic, b"after", key=b"k")

@@ -1,0 +1,140 @@
+"""Keyed records appended straight into kafka-python's batches, and the broker's answer for
+them watched a batch at a time. Internals of the pinned kafka-python (3.0.12).
+
+Why: for each record kafka-python's `send` makes a `FutureRecordMetadata`, which registers two
+callbacks on its batch, and completes each on the sender thread when the batch is answered:
+about 5 of the 9 us a keyed record costs on the producing side, most of the tracks stage's
+producing. Records of one `send_all` share few batches, so `BatchAppender` appends each to the
+open batch of its partition (as the accumulator would, under the same lock) and hands out one
+`BatchAnswer` per batch it appended to.
+
+A batch the broker refuses as too large is split by kafka-python into new batches, which take
+over its records (`follow_splits`); the answer is then theirs.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any
+
+from kafka.producer.producer_batch import FinalState, ProducerBatch
+from kafka.record.memory_records import MemoryRecordsBuilder
+
+from lookout.bus.base import BusError
+
+Splits = weakref.WeakKeyDictionary[ProducerBatch, list[ProducerBatch]]
+
+
+def follow_splits(accumulator: Any) -> Splits:
+    """Record, for each batch kafka-python splits, the batches that replace it.
+
+    `split_and_reenqueue` runs on the sender thread, which alone drains batches, and puts the
+    new batches at the front of the partition's queue: they are still there when it returns."""
+    splits: Splits = weakref.WeakKeyDictionary()
+    split = accumulator.split_and_reenqueue
+
+    def split_and_follow(batch: ProducerBatch, now: float | None = None) -> int:
+        count: int = split(batch, now)
+        tp = batch.topic_partition
+        with accumulator._tp_lock(tp):
+            queue = accumulator._batches[tp]
+            splits[batch] = [queue[i] for i in range(min(count, len(queue)))]
+        return count
+
+    accumulator.split_and_reenqueue = split_and_follow
+    return splits
+
+
+class BatchAnswer:
+    """The broker's answer for the records one `send_all` appended to one batch: shaped as
+    the kafka-python future `_InFlight` watches (`is_done`, `failed()`, `exception`)."""
+
+    __slots__ = ("_batch", "_splits", "records")
+
+    def __init__(self, batch: ProducerBatch, records: int, splits: Splits) -> None:
+        self._batch = batch
+        self._splits = splits
+        self.records = records
+
+    def _parts(self) -> list[ProducerBatch]:
+        """The batch, or the batches its records went to after splits."""
+        parts: list[ProducerBatch] = []
+        todo = [self._batch]
+        while todo:
+            batch = todo.pop()
+            replaced = self._splits.get(batch)
+            if replaced is None:
+                parts.append(batch)
+            else:
+                todo.extend(replaced)
+        return parts
+
+    @property
+    def is_done(self) -> bool:
+        if self._batch.is_done:  # the usual case: answered, never split
+            return True
+        return all(part.is_done for part in self._parts())
+
+    def failed(self) -> bool:
+        return self.exception is not None
+
+    @property
+    def exception(self) -> BaseException | None:
+        for part in self._parts():
+            if part.final_state not in (None, FinalState.SUCCEEDED):
+                _offset, _ts, record_error = part.produce_future.value
+                error: BaseException | None = record_error(0) if record_error else None
+                return error or BusError(f"kafka: batch for {part.topic_partition} failed")
+        return None
+
+
+class BatchAppender:
+    """Appends records to the open batch of their partition; `take()` answers for them."""
+
+    def __init__(self, accumulator: Any, splits: Splits) -> None:
+        self._accumulator = accumulator
+        self._splits = splits
+        self._locks: dict[Any, threading.Lock] = {}
+        self._appended: dict[ProducerBatch, list[int]] = {}  # batch -> [bytes, records]
+        self.new_batches = False  # a batch was started: the sender should be woken
+
+    def append(self, tp: Any, key: bytes, value: bytes, size: int) -> None:
+        accumulator = self._accumulator
+        lock = self._locks.get(tp)
+        if lock is None:
+            lock = self._locks[tp] = accumulator._tp_lock(tp)
+        with lock:
+            queue = accumulator._batches[tp]
+            batch = queue[-1] if queue else None
+            # None: the batch is full, or closed (drained by the sender, or retrying)
+            if batch is None or batch.records.append(None, key, value, None) is None:
+                batch = self._new_batch(tp, queue)
+                batch.records.append(None, key, value, None)  # an empty batch takes any record
+        counts = self._appended.get(batch)
+        if counts is None:
+            self._appended[batch] = [size, 1]
+        else:
+            counts[0] += size
+            counts[1] += 1
+
+    def _new_batch(self, tp: Any, queue: Any) -> ProducerBatch:
+        accumulator = self._accumulator
+        if accumulator._closed:
+            raise BusError("kafka: the producer is closed")
+        config = accumulator.config
+        records = MemoryRecordsBuilder(
+            config["message_version"], config["compression_attrs"], config["batch_size"]
+        )
+        batch = ProducerBatch(tp, records)
+        queue.append(batch)
+        accumulator._incomplete.add(batch)
+        self.new_batches = True
+        return batch
+
+    def take(self) -> list[tuple[BatchAnswer, int]]:
+        """The answers for what was appended since the last call, with their bytes."""
+        splits = self._splits
+        answers = [(BatchAnswer(b, n, splits), size) for b, (size, n) in self._appended.items()]
+        self._appended = {}
+        return answers
