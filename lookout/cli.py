@@ -203,17 +203,18 @@ def tracks(
     config: ConfigDir = None,
 ) -> None:
     """Run the tracks service: a member of the `tracks` consumer group."""
-    from lookout.db import make_engine, migrate
+    from lookout.db import make_engine, migrate, wait_for_database
     from tracks.service import TrackStage
     from tracks.sql_store import SqlTrackStore
 
     settings = load_settings(config)
     url = db or settings.database.url
-    migrate(url)
     bus = _kafka_bus(kafka, settings)
     stop = _stop_on_signals(bus)
-    if bus.wait_until_reachable(stop):
-        TrackStage(bus, SqlTrackStore(make_engine(url))).run(stop)
+    if wait_for_database(url, stop):
+        migrate(url)
+        if bus.wait_until_reachable(stop):
+            TrackStage(bus, SqlTrackStore(make_engine(url))).run(stop)
     bus.close()
 
 
@@ -233,16 +234,19 @@ def detect(
     from anomaly.rules import load_rules
     from anomaly.service import ROLES, run_detect_service
     from anomaly.sql_store import SqlDetectStore, SqlHealthBoard
-    from lookout.db import make_engine, migrate
+    from lookout.db import make_engine, migrate, wait_for_database
 
     roles = role or list(ROLES)
     if set(roles) - set(ROLES):
         raise typer.BadParameter(f"--role must be one of {', '.join(ROLES)}")
     settings = load_settings(config)
     url = db or settings.database.url
-    migrate(url)
     bus = _kafka_bus(kafka, settings)
     stop = _stop_on_signals(bus)
+    if not wait_for_database(url, stop):
+        bus.close()
+        return
+    migrate(url)
     engine = make_engine(url)
     store, board = SqlDetectStore(engine), SqlHealthBoard(engine)
     context = default_context(settings.config_dir)
@@ -264,7 +268,7 @@ def api(
     """Run the API service: consumes `alerts` into the store and serves partner agencies."""
     from api.main import run_api
     from api.settings import ApiSettings
-    from lookout.db import make_engine
+    from lookout.db import make_engine, wait_for_database
     from tracks.sql_store import SqlTrackStore
 
     settings = load_settings(config)
@@ -274,7 +278,9 @@ def api(
     )
     bus = _kafka_bus(kafka, settings)
     try:
-        run_api(api_settings, bus, vessels=SqlTrackStore(make_engine(url)))
+        # uvicorn installs its own signal handlers once it runs
+        if wait_for_database(url, _stop_on_signals(bus)):
+            run_api(api_settings, bus, vessels=SqlTrackStore(make_engine(url)))
     finally:
         bus.close()
 

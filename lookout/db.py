@@ -44,6 +44,8 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
+from lookout.runtime import tcp_unreachable, wait_until_ready
+
 __all__ = [
     "ALEMBIC_DIR",
     "MIGRATION_LOCATIONS",
@@ -115,6 +117,21 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     return create_engine(parsed, connect_args=dict(_PG_CONNECT_ARGS), **_PG_POOL)
+
+
+def wait_for_database(url: str, stop: threading.Event) -> bool:
+    """Wait until the PostgreSQL server at `url` accepts a connection (True) or `stop` is set
+    (False), saying every 30 s what it waits for: a service may start before its database.
+
+    A plain TCP connection, as for the broker: a server that is up but refuses us (a wrong
+    password, no such database) is for the caller's first query to report, not to wait for.
+    SQLite, and PostgreSQL over a Unix socket, need no wait."""
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite" or not parsed.host:
+        return not stop.is_set()
+    servers = [(host, parsed.port or 5432) for host in parsed.host.split(",")]
+    where = parsed.render_as_string(hide_password=True)
+    return wait_until_ready(f"the database at {where}", lambda: tcp_unreachable(servers), stop)
 
 
 def write_engine(engine: Engine) -> Engine:

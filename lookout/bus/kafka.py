@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import socket
 import threading
 import time
 from collections import deque
@@ -52,6 +51,7 @@ from lookout.bus.base import (
     TopicPartition,
 )
 from lookout.bus.kafka_batches import BatchAnswer, BatchAppender, follow_splits
+from lookout.runtime import tcp_unreachable, wait_until_ready
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,6 @@ _CLOSE_SENDER_S = 2.0
 # A flush waits in slices of this, so that a stop begun meanwhile bounds it.
 _FLUSH_SLICE_S = 0.5
 _JOIN_POLL_MS = 200
-_PROBE_EVERY_S = 1.0
-_PROBE_LOG_EVERY_S = 30.0
 _TOPIC_ALREADY_EXISTS = kerrors.TopicAlreadyExistsError.errno
 
 
@@ -193,40 +191,17 @@ class KafkaBus:
 
         A plain TCP connection: a failed kafka-python client leaves its IO thread behind, one
         per attempt."""
-        since = time.monotonic()
-        logged: float | None = None  # seconds into the wait of the last warning
-        while not stop.is_set():
-            problem = self._unreachable()
-            waited = time.monotonic() - since
-            if problem is None:
-                if logged is not None:
-                    log.warning("kafka broker at %s reachable after %.0f s", self.bootstrap, waited)
-                return True
-            if logged is None:
-                log.warning("waiting for the kafka broker at %s: %s", self.bootstrap, problem)
-                logged = waited
-            elif waited - logged >= _PROBE_LOG_EVERY_S:
-                log.warning(
-                    "still waiting for the kafka broker at %s after %.0f s: %s",
-                    self.bootstrap,
-                    waited,
-                    problem,
-                )
-                logged = waited
-            stop.wait(_PROBE_EVERY_S)
-        return False
+        return wait_until_ready(f"the kafka broker at {self.bootstrap}", self._unreachable, stop)
 
     def _unreachable(self) -> str | None:
         """Why no bootstrap server accepts a connection; None when one does."""
-        problems = []
+        servers = []
         for server in self.bootstrap.split(","):
             host, _, port = server.strip().rpartition(":")
-            try:
-                socket.create_connection((host.strip("[]"), int(port)), _PROBE_EVERY_S).close()
-                return None
-            except (OSError, ValueError) as exc:
-                problems.append(f"{server.strip()}: {exc}")
-        return "; ".join(problems)
+            if not port.isdigit():
+                return f"{server.strip()}: not HOST:PORT"
+            servers.append((host, int(port)))
+        return tcp_unreachable(servers)
 
     def partitions_for(self, topic: str) -> int:
         self.ensure_topics([topic])

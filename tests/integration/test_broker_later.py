@@ -1,5 +1,5 @@
-"""Services started before their broker wait for it, say so, and then work; the API serves
-meanwhile. (Deployments rarely start their parts in order.)"""
+"""Services started before their database or broker wait for them, say so, and then work; the
+API serves meanwhile. (Deployments rarely start their parts in order.)"""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy.engine import make_url
 
 from api.sharing import Role
 from api.sink import consume_alerts
@@ -18,6 +19,7 @@ from lookout.bus import topics
 from lookout.bus.kafka import KafkaBus
 from tests.api_fixtures import OPERATOR, make_alert, make_api  # noqa: F401  (fixtures)
 from tests.conftest import Broker, free_port, start_broker, stop_broker
+from tests.relay import LateRelay
 from tests.track_runs import (
     PARTITIONS,
     PointCollector,
@@ -32,6 +34,7 @@ from tests.waiting import wait_for
 pytestmark = pytest.mark.integration
 
 WAITING = "waiting for the kafka broker"
+WAITING_DB = "waiting for the database"
 
 
 @pytest.fixture
@@ -50,14 +53,21 @@ def later_broker(tmp_path: Path) -> Iterator[Callable[[], Broker]]:
         stop_broker(broker.process)
 
 
-def test_lookout_tracks_started_before_its_broker_waits_and_then_works(
-    later_broker: Any, sqlite_url: str, tmp_path: Path
+def test_lookout_tracks_started_before_its_database_and_broker_waits_and_then_works(
+    later_broker: Any, pg_database: Callable[[], str], tmp_path: Path
 ) -> None:
+    """The real PostgreSQL server, behind a relay that listens only once the test says."""
+    url = make_url(pg_database())
+    database = LateRelay((url.host or "127.0.0.1", url.port or 5432))
     reports = simulated_reports(vessels=20, hours=0.5)
     expected, _ = reference_run(reports)
     log = tmp_path / "tracks.log"
-    tracks = tracks_process(later_broker.bootstrap, sqlite_url, log)
+    db_url = url.set(port=database.port).render_as_string(hide_password=False)
+    tracks = tracks_process(later_broker.bootstrap, db_url, log)
     try:
+        wait_for(lambda: WAITING_DB in log.read_text(), 30, every_s=0.2, what="the db warning")
+        assert tracks.poll() is None, log.read_text()[-3000:]
+        database.start()
         wait_for(lambda: WAITING in log.read_text(), 30, every_s=0.2, what="the warning")
         assert tracks.poll() is None, log.read_text()[-3000:]
         broker = later_broker()
@@ -70,10 +80,13 @@ def test_lookout_tracks_started_before_its_broker_waits_and_then_works(
     finally:
         tracks.send_signal(signal.SIGTERM)
         tracks.wait(timeout=60)
+        database.close()
 
     assert tracks.returncode == 0, log.read_text()[-3000:]
     assert points.by_id() == expected
-    assert "reachable after" in log.read_text()
+    text = log.read_text()
+    assert f"the database at {db_url} reachable after" in text
+    assert f"the kafka broker at {later_broker.bootstrap} reachable after" in text
 
 
 def test_lookout_detect_stopped_while_waiting_for_its_broker_exits_cleanly(
