@@ -392,8 +392,8 @@ class KafkaProducer:
         self._partition_count: dict[str, int] = {}
         self._target: dict[tuple[str, bytes], Any] = {}  # (topic, key) -> raw TopicPartition
         self._new_batches = False  # appended since the sender was last woken
-        accumulator = self._raw._accumulator
-        self._batches = BatchAppender(accumulator, follow_splits(accumulator))
+        self._splits = follow_splits(self._raw._accumulator)
+        self._partition_locks: dict[Any, threading.Lock] = {}  # shared by the appenders
 
     def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         self._know_topic(topic)
@@ -426,8 +426,8 @@ class KafkaProducer:
 
     def _wake_sender(self) -> None:
         """Tell the sender about new batches (a full one it finds within linger_ms anyway)."""
-        if self._new_batches or self._batches.new_batches:
-            self._new_batches = self._batches.new_batches = False
+        if self._new_batches:
+            self._new_batches = False
             self._raw._sender.wakeup()
 
     def _target_of(self, topic: str, key: bytes) -> Any:
@@ -476,7 +476,7 @@ class KafkaProducer:
         tracks stage."""
         self._know_topic(topic)
         dumps = orjson.dumps
-        batches = self._batches
+        batches = BatchAppender(self._raw._accumulator, self._splits, self._partition_locks)
         sent: list[tuple[Any, int]] = []
         room = self._room()
         appending = self._raw._accumulator._appends_in_progress  # seen by a forced close
@@ -487,7 +487,7 @@ class KafkaProducer:
                     value = dumps(record.to_dict())
                 size = _record_size(key, value)
                 if size > room:
-                    self._register(sent + batches.take())
+                    self._register(sent + self._answers(batches))
                     sent = []
                     self._wait_for_room(size)
                     room = self._room()
@@ -499,7 +499,12 @@ class KafkaProducer:
                     sent.append((self._send_until_accepted(topic, value, key), size))
         finally:
             appending.decrement()
-            self._register(sent + batches.take())
+            self._register(sent + self._answers(batches))
+
+    def _answers(self, batches: BatchAppender) -> list[tuple[Any, int]]:
+        """What `batches` appended since last asked; the sender is to be woken for a new batch."""
+        self._new_batches |= batches.new_batches
+        return batches.take()
 
     def _room(self) -> int:
         """Bytes that may still be sent without waiting; raises an earlier failure."""

@@ -90,12 +90,15 @@ class BatchAnswer:
 
 
 class BatchAppender:
-    """Appends records to the open batch of their partition; `take()` answers for them."""
+    """Appends records to the open batch of their partition; `take()` answers for them.
 
-    def __init__(self, accumulator: Any, splits: Splits) -> None:
+    One per `send_all` call, so that concurrent calls keep their own books. `locks` caches
+    kafka-python's per-partition locks, and may be shared."""
+
+    def __init__(self, accumulator: Any, splits: Splits, locks: dict[Any, threading.Lock]) -> None:
         self._accumulator = accumulator
         self._splits = splits
-        self._locks: dict[Any, threading.Lock] = {}
+        self._locks = locks
         self._appended: dict[ProducerBatch, list[int]] = {}  # batch -> [bytes, records]
         self.new_batches = False  # a batch was started: the sender should be woken
 
@@ -133,8 +136,10 @@ class BatchAppender:
         return batch
 
     def take(self) -> list[tuple[BatchAnswer, int]]:
-        """The answers for what was appended since the last call, with their bytes."""
+        """The answers for what was appended since the last call, with their bytes (and
+        `new_batches` is reset: read it before)."""
         splits = self._splits
         answers = [(BatchAnswer(b, n, splits), size) for b, (size, n) in self._appended.items()]
         self._appended = {}
+        self.new_batches = False
         return answers

@@ -21,7 +21,7 @@ OTHER = TopicPartition("points", 1)
 
 def appender(batch_size: int = 16 * 1024) -> tuple[RecordAccumulator, BatchAppender]:
     accumulator = RecordAccumulator(batch_size=batch_size, compression_attrs=0)
-    return accumulator, BatchAppender(accumulator, follow_splits(accumulator))
+    return accumulator, BatchAppender(accumulator, follow_splits(accumulator), {})
 
 
 def values_in(batch: Any) -> list[bytes]:
@@ -33,6 +33,7 @@ def test_records_go_to_the_open_batch_of_their_partition_in_order() -> None:
     accumulator, batches = appender()
     for n in range(10):
         batches.append(TP if n % 2 else OTHER, b"k", b"%d" % n, 50)
+    assert batches.new_batches  # the producer wakes its sender for them
 
     answers = batches.take()
 
@@ -40,8 +41,8 @@ def test_records_go_to_the_open_batch_of_their_partition_in_order() -> None:
     assert [a.records for a, _ in answers] == [5, 5]
     assert values_in(accumulator._batches[TP][0]) == [b"1", b"3", b"5", b"7", b"9"]
     assert values_in(accumulator._batches[OTHER][0]) == [b"0", b"2", b"4", b"6", b"8"]
-    assert batches.new_batches
     assert batches.take() == []
+    assert not batches.new_batches  # take() hands the news over
 
 
 def test_a_full_or_drained_batch_gives_way_to_a_new_one() -> None:
