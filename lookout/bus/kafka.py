@@ -51,6 +51,7 @@ from lookout.bus.base import (
     TopicPartition,
 )
 from lookout.bus.kafka_batches import BatchAnswer, BatchAppender, follow_splits
+from lookout.bus.kafka_records import MessagePartitionRecords
 from lookout.runtime import tcp_unreachable, wait_until_ready
 
 log = logging.getLogger(__name__)
@@ -724,6 +725,7 @@ class KafkaConsumer:
         self._closed = False
         with _translated("connecting the consumer"):
             self._raw = _RawConsumer(**config)
+        self._raw._fetcher.PartitionRecords = MessagePartitionRecords  # records as Messages
         self._raw.subscribe(topics, listener=_Listener(self._handoffs, on_assign, on_revoke))
 
     def _drive(self, call: Callable[[], T], action: str) -> T:
@@ -771,12 +773,12 @@ class KafkaConsumer:
     def poll(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Message]:
         timeout_ms = max(0, int(timeout_s * 1000))
         batches = self._drive(lambda: self._poll_raw(timeout_ms, max_records), "poll")
-        new = tuple.__new__  # a Message without its Python-level __new__: one per record
-        return [
-            new(Message, (r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, None))
-            for tp in sorted(batches, key=lambda t: (t.topic, t.partition))
-            for r in batches[tp]
-        ]
+        if len(batches) == 1:
+            return next(iter(batches.values()))
+        messages: list[Message] = []
+        for tp in sorted(batches, key=lambda t: (t.topic, t.partition)):
+            messages += batches[tp]
+        return messages
 
     def _poll_raw(self, timeout_ms: int, max_records: int) -> dict[Any, list[Any]]:
         """Poll; while a group join is in flight, go on polling until it completes.
