@@ -106,25 +106,40 @@ class _StopClock:
     A service told to stop while the broker is gone must still stop: it saves what the broker
     acknowledged and leaves the rest to its restart, as after a crash, instead of waiting for
     the broker (flush) or for kafka-python's request timeout (commit, close) one call after
-    another."""
+    another. If the broker refuses connections when the stop begins (its process is gone), no
+    answer can come: the stop does not wait at all. (A broker that accepts connections but does
+    not answer, frozen or overloaded, gets the whole stop timeout.)"""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, broker_gone: Callable[[], str | None]) -> None:
         self.timeout_s = timeout_s
         self.deadline: float | None = None  # time.monotonic(); None until the stop begins
+        self._broker_gone = broker_gone  # why the broker cannot answer; None if it may
+        self._asked = False
 
     def begin(self) -> None:
+        """Start the clock (safe in a signal handler: the broker is asked at the first wait)."""
         if self.deadline is None:
             self.deadline = time.monotonic() + self.timeout_s
 
+    def _left_s(self) -> float:
+        assert self.deadline is not None
+        if not self._asked:
+            self._asked = True
+            why = self._broker_gone()
+            if why is not None:
+                log.warning("kafka: stopping without waiting for the broker: %s", why)
+                self.deadline = time.monotonic()
+        return max(0.0, self.deadline - time.monotonic())
+
     @property
     def passed(self) -> bool:
-        return self.deadline is not None and time.monotonic() >= self.deadline
+        return self.deadline is not None and self._left_s() == 0.0
 
     def bound_s(self, timeout_s: float | None) -> float | None:
         """`timeout_s`, shortened to what is left of the stop timeout once a stop has begun."""
         if self.deadline is None:
             return timeout_s
-        left = max(0.0, self.deadline - time.monotonic())
+        left = self._left_s()
         return left if timeout_s is None else min(left, timeout_s)
 
     def bound_ms(self) -> int | None:
@@ -159,7 +174,7 @@ class KafkaBus:
         self.max_poll_interval_ms = max_poll_interval_ms
         self.buffer_memory = buffer_memory
         self.request_timeout_ms = request_timeout_ms
-        self.stop_clock = _StopClock(stop_timeout_s)
+        self.stop_clock = _StopClock(stop_timeout_s, self._unreachable)
         self._known_topics: set[str] = set()
         self._admin: Any = None
         self._lock = threading.Lock()
