@@ -11,9 +11,9 @@ import pytest
 from kafka import TopicPartition
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 from kafka.producer.record_accumulator import RecordAccumulator
-from kafka.record.memory_records import MemoryRecords
+from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
 
-from lookout.bus.kafka_batches import BatchAppender, follow_splits
+from lookout.bus.kafka_batches import BatchAppender, append_record, follow_splits
 
 TP = TopicPartition("points", 0)
 OTHER = TopicPartition("points", 1)
@@ -121,3 +121,32 @@ def test_splits_are_followed_however_deep(failing: int) -> None:
             batch.complete(0, -1)
 
     assert answer.is_done and answer.exception is error
+
+
+def test_a_record_is_written_as_kafka_python_writes_it() -> None:
+    """Byte for byte, including lengths and deltas past the small-number table, a clock that
+    went back, and a batch that fills up."""
+    theirs = MemoryRecordsBuilder(2, 0, 256 * 1024)
+    mine = MemoryRecordsBuilder(2, 0, 256 * 1024)
+    start = 1_714_521_600_000
+    stamps = [start, start + 3, start + 5_000, start - 20, start + 70_000] * 40
+    accepted = []
+    for n, stamp in enumerate(stamps):
+        key = b"%d" % (200_000_000 + n)
+        value = b"v" * (n * 37 % 5_000)
+        expected = theirs.append(stamp, key, value, None) is not None
+        assert append_record(mine, key, value, stamp) == expected, n
+        if expected:
+            accepted.append(len(value))
+    theirs.close()
+    mine.close()
+
+    assert mine.buffer() == theirs.buffer()
+    assert max(accepted) > 4096 and len(accepted) < len(stamps)  # long values; it filled up
+
+
+def test_a_closed_batch_takes_no_record() -> None:
+    records = MemoryRecordsBuilder(2, 0, 8 * 1024)
+    assert append_record(records, b"k", b"first")
+    records.close()
+    assert not append_record(records, b"k", b"after")
