@@ -58,7 +58,7 @@ def run_ingest(
     producer = bus.producer()
     sources = open_sources(urls, settings.max_line_bytes, reconnect_max_s)
     stopping = stop or threading.Event()
-    _stop_on_signals(sources, stopping)
+    _stop_sources_on_signals(sources, stopping)
     ingestor = Ingestor(BusSink(producer), settings)
     started = time.monotonic()
     try:
@@ -104,7 +104,10 @@ def _push_files(files: list[FileSource], ingestor: Ingestor, stopping: threading
                 return
 
 
-def _stop_on_signals(sources: list[Source], stopping: threading.Event) -> None:
+def _stop_sources_on_signals(sources: list[Source], stopping: threading.Event) -> None:
+    """SIGTERM or SIGINT: the sources stop and what was read is delivered. Unlike the other
+    services' handler (lookout.cli), it does not begin the bus's stop: the last records wait
+    for the broker as long as it takes (`deliver_all`)."""
     if threading.current_thread() is not threading.main_thread():
         return
 
