@@ -505,7 +505,11 @@ class KafkaProducer:
                 if size > room:
                     self._register(sent + self._answers(batches))
                     sent = []
-                    self._wait_for_room(size)
+                    appending.decrement()  # a forced close does not wait for this wait
+                    try:
+                        self._wait_for_room(size)
+                    finally:
+                        appending.increment()
                     room = self._room()
                 room -= size
                 target = self._target_of(topic, key) if key and size < self._max_record else None
