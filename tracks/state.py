@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -144,7 +145,10 @@ class ReorderBuffer:
             count = max(count, held - keep)
         if not count:
             return []
-        ready = self._reports(mmsi, count)
+        if count == 1:  # the usual case: a report held, the oldest released
+            ready = [_as_report(mmsi, self.numbers[:_HELD_WIDTH].tolist(), self.tags[0])]
+        else:
+            ready = self._reports(mmsi, count)
         del self.numbers[: count * _HELD_WIDTH]
         del self.tags[:count]
         self.released_ts = ready[-1].ts
@@ -156,29 +160,31 @@ class ReorderBuffer:
 
     def _reports(self, mmsi: int, count: int) -> list[PositionReport]:
         """The oldest `count` held reports: numbers unboxed in one call, cut into rows by zip
-        (in C), each row made a report in the loop (a call per report would cost a frame)."""
+        (in C)."""
         numbers = iter(self.numbers[: count * _HELD_WIDTH].tolist())
         rows = zip(*[numbers] * _HELD_WIDTH, strict=False)
-        reports = []
-        for row, tags in zip(rows, self.tags, strict=False):  # tags: count is at most len
-            ts, lat, lon, sog, cog, heading, status, rot, accuracy, msg_type, rx_ts = row
-            ais_class, mmsi_class, flag, source = tags
-            # NaN (the only value unequal to itself) is None; built as a tuple, as the class
-            # call costs a Python frame.
-            reports.append(_new_tuple(PositionReport, (
-                mmsi, int(ts),
-                None if lat != lat else lat,
-                None if lon != lon else lon,
-                None if sog != sog else sog,
-                None if cog != cog else cog,
-                None if heading != heading else int(heading),
-                None if status != status else int(status),
-                None if rot != rot else rot,
-                None if accuracy != accuracy else accuracy != 0.0,
-                None if msg_type != msg_type else int(msg_type),
-                ais_class, mmsi_class, flag, source, int(rx_ts),
-            )))  # fmt: skip
-        return reports
+        # tags: count is at most their number
+        return [_as_report(mmsi, row, tags) for row, tags in zip(rows, self.tags, strict=False)]
+
+
+def _as_report(mmsi: int, row: Sequence[float], tags: Tags) -> PositionReport:
+    """A held report's numbers and tags as the report. NaN (the only value unequal to itself)
+    is None; built as a tuple, as the class call costs a Python frame."""
+    ts, lat, lon, sog, cog, heading, status, rot, accuracy, msg_type, rx_ts = row
+    ais_class, mmsi_class, flag, source = tags
+    return _new_tuple(PositionReport, (
+        mmsi, int(ts),
+        None if lat != lat else lat,
+        None if lon != lon else lon,
+        None if sog != sog else sog,
+        None if cog != cog else cog,
+        None if heading != heading else int(heading),
+        None if status != status else int(status),
+        None if rot != rot else rot,
+        None if accuracy != accuracy else accuracy != 0.0,
+        None if msg_type != msg_type else int(msg_type),
+        ais_class, mmsi_class, flag, source, int(rx_ts),
+    ))  # fmt: skip
 
 
 class VesselState:
