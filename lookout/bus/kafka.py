@@ -326,23 +326,10 @@ class _InFlight:
         self.failed = 0
         self.first_failure: BaseException | None = None
         self._records: deque[tuple[Any, int]] = deque()
-        self._calls = 0
-
-    def add(self, future: Any, size: int) -> None:
-        self._records.append((future, size))
-        self.bytes += size
 
     def add_all(self, records: list[tuple[Any, int]]) -> None:
         self._records.extend(records)
         self.bytes += sum(size for _, size in records)
-
-    def fits(self, size: int) -> bool:
-        """Room for `size` more bytes, collecting answers every 64th call only (cheap; may
-        say no where `has_room` would say yes, never the other way)."""
-        self._calls += 1
-        if not self._calls & 63:
-            self.collect()
-        return self.bytes + size <= self.limit
 
     def room(self) -> int:
         self.collect()
@@ -412,33 +399,12 @@ class KafkaProducer:
         self._partition_locks: dict[Any, threading.Lock] = {}  # shared by the appenders
 
     def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
-        self._know_topic(topic)
-        size = _record_size(key, value)
-        with self._lock:  # the usual case, in one lock: no failure and room to spare
-            room = self._in_flight.first_failure is None and self._in_flight.fits(size)
-        if not room:
-            self._wait_for_room(size)
-        future = self._append(topic, value, key, size)
-        self._wake_sender()
-        with self._lock:
-            self._in_flight.add(future, size)
+        self.send_all(topic, [(key, value, None)])
 
     def _know_topic(self, topic: str) -> None:
         if topic not in self._topics:
             self._bus.ensure_topics([topic])
             self._topics.add(topic)
-
-    def _append(self, topic: str, value: bytes, key: bytes | None, size: int) -> Any:
-        """Queue one record that has room; its future."""
-        if key is not None and size < self._max_record:
-            target = self._target_of(topic, key)
-            if target is not None:
-                future, _full, new_batch, _ = self._raw._accumulator.append(
-                    target, None, key, value, [], abort_on_new_batch=False
-                )
-                self._new_batches |= new_batch
-                return future
-        return self._send_until_accepted(topic, value, key)
 
     def _wake_sender(self) -> None:
         """Tell the sender about new batches (a full one it finds within linger_ms anyway)."""
