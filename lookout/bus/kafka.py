@@ -13,7 +13,8 @@ Same contract as `MemoryBus`, which is the reference for what a stage may rely o
   `KafkaConsumer`).
 
 The implementation leans on a few kafka-python 3.0.12 internals (`KafkaConsumer._net`, the
-producer's transaction manager); the version is pinned in pyproject.toml.
+producer's accumulator and sender, the fetcher's record reader); the version is pinned in
+pyproject.toml.
 """
 
 from __future__ import annotations
@@ -303,7 +304,19 @@ class KafkaBus:
         for client in clients:
             client.close()
         if admin is not None:
+            _stop_io_thread(admin)
             admin.close()
+
+
+def _stop_io_thread(raw: Any) -> None:
+    """Stop a kafka-python client's IO thread before closing the client.
+
+    kafka-python 3.0.12's consumer and admin `close()` close their connections from the calling
+    thread while the IO thread may be running a task on one of them; the task is then closed
+    mid-step ("generator already executing", logged with a traceback), a race a frozen broker
+    makes likely. Once the IO thread has stopped, `close()` runs the loop on the calling thread,
+    one thread as in kafka-python 2."""
+    raw._net.stop()
 
 
 def _check_created(result: Mapping[str, Any]) -> None:
@@ -816,12 +829,21 @@ class KafkaConsumer:
     def assignment(self) -> set[TopicPartition]:
         return _lookout_tps(self._raw.assignment())
 
+    def _close_raw(self, timeout_ms: int | None) -> None:
+        """Leave the group on the IO thread (its `on_revoke` runs on the caller's thread, and
+        may commit), then close the rest with the IO thread stopped (`_stop_io_thread`)."""
+        try:
+            self._raw._coordinator.close(autocommit=False, timeout_ms=timeout_ms)
+        finally:
+            _stop_io_thread(self._raw)
+            self._raw.close(autocommit=False, timeout_ms=timeout_ms)  # the group part is done
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         try:
             timeout_ms = self._stop.bound_ms()
-            self._drive(lambda: self._raw.close(autocommit=False, timeout_ms=timeout_ms), "close")
+            self._drive(lambda: self._close_raw(timeout_ms), "close")
         finally:
             self._driver.shutdown(wait=False)
