@@ -86,18 +86,22 @@ def stop_broker(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def start_broker(log_dir: Path, port: int | None = None) -> Broker:
-    """A tansu broker on `port` (default: a free one); the caller stops it (`stop_broker`)."""
+def start_broker(
+    log_dir: Path, port: int | None = None, advertised_port: int | None = None
+) -> Broker:
+    """A tansu broker on `port` (default: a free one); the caller stops it (`stop_broker`).
+    `advertised_port`: the port it tells clients to use (a relay's; default: its own)."""
     binary = _tansu_binary()
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     log = log_dir / "tansu.log"
-    command = [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url]
-    command += ["--storage-engine", "memory://tansu/"]
+    command = [str(binary), "broker", "--listener-url", url]
+    command += ["--advertised-listener-url", advertised, "--storage-engine", "memory://tansu/"]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     _wait_until_listening(process, port, log)
-    return Broker(f"127.0.0.1:{port}", process)
+    return Broker(f"127.0.0.1:{advertised_port or port}", process)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """A TCP relay to a real server, listening only from `start()`: the server seen from a service
-as one that comes up after the service (the PostgreSQL server on this machine, say)."""
+as one that comes up after the service (the PostgreSQL server on this machine, say), or, with
+`cut()`, one that goes away for a while and comes back (`start()` again) with its data."""
 
 from __future__ import annotations
 
@@ -16,16 +17,30 @@ class LateRelay:
         self.port = free_port()
         self._listener: socket.socket | None = None
         self._closed = threading.Event()
+        self._open: list[socket.socket] = []  # both ends of every relayed connection
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         listener = socket.create_server(("127.0.0.1", self.port))
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
+    def cut(self) -> None:
+        """Drop every connection and refuse new ones (as a crashed server's host does)."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # ends the accept() waiting on it
+            listener.close()
+        with self._lock:
+            ends, self._open = self._open, []
+        for end in ends:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
     def close(self) -> None:
         self._closed.set()
-        if self._listener is not None:
-            self._listener.close()
+        self.cut()
 
     def _accept(self, listener: socket.socket) -> None:
         while not self._closed.is_set():
@@ -34,6 +49,8 @@ class LateRelay:
             except OSError:
                 return  # closed
             server = socket.create_connection(self.target)
+            with self._lock:
+                self._open += [client, server]
             for source, sink in ((client, server), (server, client)):
                 threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
 
