@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -17,7 +16,7 @@ from config import Settings, load_settings
 from ingest.pipeline import Ingestor, IngestSettings, InputFormat
 from ingest.records import DeadLetter, PositionReport, StaticReport
 from ingest.service import ingest_paths
-from lookout import cli_analysis
+from lookout import cli_analysis, logs
 from lookout.runtime import tune_gc
 
 if TYPE_CHECKING:
@@ -381,7 +380,7 @@ cli_analysis.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure()
     tune_gc()
     app()
 
