@@ -65,6 +65,7 @@ class RepeatFilter(logging.Filter):
 def configure(level: int = logging.INFO) -> None:
     """Root logging for a `lookout` command: the format above, kafka-python's repeats held back."""
     logging.basicConfig(level=level, format=FORMAT)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # 7 lines a start
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RepeatFilter) for f in handler.filters):
             handler.addFilter(RepeatFilter())
