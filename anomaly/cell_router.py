@@ -34,6 +34,7 @@ from anomaly.cells import cells_for
 from lookout.bus import topics
 from lookout.bus.base import (
     Bus,
+    BusError,
     Message,
     TopicPartition,
     close_stage,
@@ -87,6 +88,7 @@ class CellRouter:
         self._read: dict[int, int] = {}  # partition -> next offset read
         self._started = time.monotonic()
         self._last_commit = time.monotonic()
+        self._commits_failing_since: float | None = None
 
     def run(self, stop: threading.Event) -> None:
         try:
@@ -113,7 +115,8 @@ class CellRouter:
         self.counters.messages += len(batch)
         self._release(self._watermark(now))
         if now - self._last_commit >= self.settings.commit_interval_s:
-            self.commit()
+            self._producer.flush()  # waits out a broker outage
+            self._commit_in_passing()
         return len(batch)
 
     def drain(self) -> int:
@@ -129,12 +132,34 @@ class CellRouter:
         """Flush what was released, then commit each partition up to its oldest held point."""
         if not self._read:
             return
+        self._producer.flush()
+        self._commit_read()
+
+    def _commit_read(self) -> None:
+        if not self._read:
+            return
         floor = dict(self._read)
         for _, _, partition, message, _ in self._held:
             floor[partition] = min(floor[partition], message.offset)
-        self._producer.flush()
         self._consumer.commit({TopicPartition(topics.POINTS, p): o for p, o in floor.items()})
         self._last_commit = time.monotonic()
+
+    def _commit_in_passing(self) -> None:
+        """The periodic commit. One the bus fails (the broker away, the group rebalancing) is
+        only late: it is tried again at the next interval, and until one succeeds a restart
+        forwards again from the last commit, with the same ids."""
+        try:
+            self._commit_read()
+        except BusError as exc:
+            self._last_commit = time.monotonic()
+            if self._commits_failing_since is None:
+                self._commits_failing_since = self._last_commit
+                log.warning("cell router: offsets not committed, trying again: %s", exc)
+            return
+        if self._commits_failing_since is not None:
+            failed_s = self._last_commit - self._commits_failing_since
+            self._commits_failing_since = None
+            log.warning("cell router: offsets committed again, after %.0f s of failures", failed_s)
 
     def close(self) -> None:
         """Commit and leave the group. Points the bus does not acknowledge within its stop

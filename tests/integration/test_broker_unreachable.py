@@ -9,10 +9,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
+from anomaly.sql_store import SqlDetectStore
 from lookout.bus import topics
 from lookout.bus.kafka import KafkaBus
+from lookout.db import migrate
 from tests.conftest import Broker, free_port, start_broker, stop_broker
 from tests.relay import LateRelay
 from tests.track_runs import (
@@ -20,6 +23,7 @@ from tests.track_runs import (
     PointCollector,
     reference_run,
     send_reports,
+    service_process,
     simulated_reports,
     tracks_process,
 )
@@ -79,3 +83,64 @@ def test_lookout_tracks_rides_out_a_broker_outage_and_goes_on(
 
     assert tracks.returncode == 0, log.read_text()[-3000:]
     assert points.by_id() == expected
+
+
+def test_lookout_detect_rides_out_a_broker_outage_and_goes_on(
+    relayed_broker: tuple[Broker, LateRelay], sqlite_url: str, tmp_path: Path
+) -> None:
+    """All three roles (vessels, router, cells): every point read and saved after the outage,
+    every alert revision published once."""
+    broker, relay = relayed_broker
+    points = list(reference_run(simulated_reports(vessels=40))[0].values())
+    half = len(points) // 2
+    log = tmp_path / "detect.log"
+    bus = KafkaBus(broker.bootstrap, partitions=PARTITIONS)
+    bus.ensure_topics(topics.ALL)
+    send_points(bus, points[:half])
+    migrate(sqlite_url)
+    detect = service_process("detect", broker.bootstrap, sqlite_url, log)
+    store = SqlDetectStore.from_url(sqlite_url)
+    try:
+        wait_for(lambda: read(store) == half, 60, every_s=0.2, what="the first half saved")
+        relay.cut()
+        time.sleep(OUTAGE_S)
+        assert detect.poll() is None, log.read_text()[-3000:]
+        relay.start()
+        bus = KafkaBus(broker.bootstrap, partitions=PARTITIONS)
+        send_points(bus, points[half:])
+        wait_for(lambda: read(store) == len(points), 120, every_s=0.2, what="every point saved")
+    finally:
+        detect.send_signal(signal.SIGTERM)
+        detect.wait(timeout=60)
+        store.close()
+
+    assert detect.returncode == 0, log.read_text()[-3000:]
+    revisions = [(a["id"], a["revision"]) for a in published_alerts(broker)]
+    assert revisions, "the simulated traffic raises alerts"
+    assert len(revisions) == len(set(revisions))
+
+
+def send_points(bus: KafkaBus, points: list[dict[str, object]]) -> None:
+    producer = bus.producer()
+    for point in points:
+        producer.send(topics.POINTS, orjson.dumps(point), str(point["mmsi"]).encode())
+    producer.flush()
+    bus.close()
+
+
+def read(store: SqlDetectStore) -> int:
+    """How many points the vessels role has read and saved (its next offsets, summed)."""
+    marks = store.marks("detect", topics.POINTS, range(PARTITIONS))
+    return sum(mark.next_offset for mark in marks.values())
+
+
+def published_alerts(broker: Broker) -> list[dict[str, object]]:
+    bus = KafkaBus(broker.bootstrap, session_timeout_ms=2000, heartbeat_interval_ms=500)
+    consumer = bus.consumer([topics.ALERTS], "verify-alerts")
+    alerts: list[dict[str, object]] = []
+    try:
+        while batch := consumer.poll(3.0, 5000):
+            alerts += [orjson.loads(m.value) for m in batch]
+    finally:
+        bus.close()
+    return alerts

@@ -3,12 +3,15 @@ committed only up to what it has passed on."""
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from kafka.partitioner.default import murmur2
 
 from anomaly.cell_router import CellRouter, CellRouterSettings
 from anomaly.cells import cells_for
 from lookout.bus import topics
-from lookout.bus.base import TopicPartition
+from lookout.bus.base import BusError, TopicPartition
 from lookout.bus.memory import MemoryBus
 from tests.unit.test_detect_encounter import A, B, meeting
 from tracks.records import TrackPoint
@@ -90,3 +93,37 @@ def test_partitions_silent_for_idle_s_do_not_hold_the_others_back() -> None:
         pass
     held = router.counters.messages - router.counters.forwarded
     assert held == 2  # each vessel's last report: within `lateness_s` of the newest time
+
+
+def test_a_failed_periodic_commit_is_tried_again_at_the_next_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The broker away, say: the router goes on, and commits once the bus takes commits."""
+    points = meeting(hours=2)
+    bus = _published(points)
+    router = CellRouter(bus, CellRouterSettings(commit_interval_s=0.0, idle_s=0.0))
+    consumer = router._consumer
+    commit = consumer.commit
+    refusals = 3
+
+    def refused_at_first(offsets: dict[TopicPartition, int]) -> None:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            raise BusError("kafka: commit failed: KafkaConnectionError: 111 ECONNREFUSED")
+        commit(offsets)
+
+    consumer.commit = refused_at_first  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="anomaly.cell_router"):
+        for _ in range(refusals + 1):  # an interval each
+            router.step(0.0)
+    assert refusals == 0
+    assert [r.getMessage()[:36] for r in caplog.records] == [
+        "cell router: offsets not committed, ",
+        "cell router: offsets committed again",
+    ]
+    committed = {
+        p: bus.consumer([topics.POINTS], "cells").committed(TopicPartition(topics.POINTS, p))
+        for p in range(PARTITIONS)
+    }
+    assert sum(offset or 0 for offset in committed.values()) > 0
