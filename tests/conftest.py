@@ -12,12 +12,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from lookout.bus.kafka import KafkaBus
 from lookout.bus.memory import MemoryBus
+
+if TYPE_CHECKING:
+    from tests.relay import LateRelay
 
 pytest_plugins = ["tests.db_fixtures", "tests.api_fixtures"]
 
@@ -117,6 +120,21 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     names are fixed (DESIGN.md), or that freeze the broker under other tests' feet."""
     broker = start_broker(tmp_path_factory.mktemp("tansu-own"))
     yield broker
+    stop_broker(broker.process)
+
+
+@pytest.fixture
+def relayed_broker(tmp_path: Path) -> Iterator[tuple[Broker, LateRelay]]:
+    """A broker that every client reaches through a relay (it advertises the relay's port),
+    so that `relay.cut()` takes it off the network and `relay.start()` brings it back."""
+    from tests.relay import LateRelay  # here: the relay imports this module
+
+    broker_port = free_port()
+    relay = LateRelay(("127.0.0.1", broker_port))
+    broker = start_broker(tmp_path, broker_port, advertised_port=relay.port)
+    relay.start()
+    yield broker, relay
+    relay.close()
     stop_broker(broker.process)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -16,7 +15,7 @@ from anomaly.sql_store import SqlDetectStore
 from lookout.bus import topics
 from lookout.bus.kafka import KafkaBus
 from lookout.db import migrate
-from tests.conftest import Broker, free_port, start_broker, stop_broker
+from tests.conftest import Broker
 from tests.relay import LateRelay
 from tests.track_runs import (
     PARTITIONS,
@@ -34,19 +33,6 @@ pytestmark = pytest.mark.integration
 # Longer than a heartbeat's session timeout (2 s in these tests), so the group loses the member
 # meanwhile, and than kafka-python's reconnect backoff grows to in that time.
 OUTAGE_S = 12.0
-
-
-@pytest.fixture
-def relayed_broker(tmp_path: Path) -> Iterator[tuple[Broker, LateRelay]]:
-    """A broker that every client reaches through a relay (it advertises the relay's port),
-    so that `relay.cut()` takes it off the network and `relay.start()` brings it back."""
-    broker_port = free_port()
-    relay = LateRelay(("127.0.0.1", broker_port))
-    broker = start_broker(tmp_path, broker_port, advertised_port=relay.port)
-    relay.start()
-    yield broker, relay
-    relay.close()
-    stop_broker(broker.process)
 
 
 def test_lookout_tracks_rides_out_a_broker_outage_and_goes_on(

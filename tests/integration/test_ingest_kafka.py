@@ -1,5 +1,6 @@
-"""`lookout ingest` into a real Kafka-protocol broker: 100,000 messages, a 10 s outage mid-run,
-then every record consumed back exactly once, keyed by MMSI, in per-vessel order."""
+"""`lookout ingest` into a real Kafka-protocol broker: 100,000 messages, a 10 s outage mid-run
+(the broker frozen, or cut off the network with requests in flight), then every record consumed
+back exactly once, keyed by MMSI, in per-vessel order."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -21,6 +23,7 @@ from lookout.bus.kafka import KafkaBus
 from lookout.simulate import simulate
 from tests.builders import CollectingSink
 from tests.conftest import Broker
+from tests.relay import LateRelay
 
 pytestmark = pytest.mark.integration
 
@@ -75,9 +78,23 @@ def _consume_all(bootstrap: str, expected_count: int) -> list[tuple[int, dict[st
     return got
 
 
+def _outage(
+    kind: str, request: pytest.FixtureRequest
+) -> tuple[Broker, Callable[[], None], Callable[[], None]]:
+    """The broker, and how to begin and end an outage of `kind`."""
+    if kind == "frozen":  # the broker takes connections and answers nothing
+        broker: Broker = request.getfixturevalue("own_broker")
+        return broker, broker.freeze, broker.thaw
+    relayed: tuple[Broker, LateRelay] = request.getfixturevalue("relayed_broker")
+    broker, relay = relayed  # every connection dropped, new ones refused
+    return broker, relay.cut, relay.start
+
+
+@pytest.mark.parametrize("kind", ["frozen", "cut"])
 def test_ingest_through_a_broker_outage_loses_and_duplicates_nothing(
-    own_broker: Broker, tmp_path: Path
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    own_broker, begin, end = _outage(kind, request)
     feed = tmp_path / "feed.nmea"
     _write_messages(feed, MESSAGES)
     expected = _expected(feed)
@@ -85,9 +102,9 @@ def test_ingest_through_a_broker_outage_loses_and_duplicates_nothing(
 
     def outage() -> None:
         time.sleep(FREEZE_AFTER_S)
-        own_broker.freeze()
+        begin()
         time.sleep(FREEZE_FOR_S)
-        own_broker.thaw()
+        end()
 
     freezer = threading.Thread(target=outage)
     started = time.monotonic()
