@@ -5,16 +5,22 @@ loses and duplicates nothing."""
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
+from anomaly.records import Alert
 from anomaly.sql_store import SqlDetectStore
+from api.sharing import Role
+from api.sink import consume_alerts
 from lookout.bus import topics
 from lookout.bus.kafka import KafkaBus
 from lookout.db import migrate
+from tests.api_fixtures import OPERATOR, make_alert, make_api  # noqa: F401  (fixtures)
 from tests.conftest import Broker
 from tests.relay import LateRelay
 from tests.track_runs import (
@@ -130,3 +136,45 @@ def published_alerts(broker: Broker) -> list[dict[str, object]]:
     finally:
         bus.close()
     return alerts
+
+
+def test_the_api_sink_takes_the_alerts_published_after_a_broker_outage(
+    relayed_broker: tuple[Broker, LateRelay],
+    make_api: Any,  # noqa: F811
+) -> None:
+    broker, relay = relayed_broker
+    server = make_api()
+    officer = server.client(server.key(OPERATOR, [Role.OFFICER]))
+    bus = KafkaBus(broker.bootstrap, session_timeout_ms=2000, heartbeat_interval_ms=500)
+    stop = threading.Event()
+    sink = threading.Thread(
+        target=consume_alerts, args=(server.context.store, bus, stop), kwargs={"retry_after_s": 1}
+    )
+    sink.start()
+    try:
+        before, after = make_alert(1), make_alert(2)
+        publish(broker, before)
+        wait_for(lambda: shown(officer, before.id), 60, every_s=0.2, what="the first alert")
+        relay.cut()
+        time.sleep(OUTAGE_S)
+        assert officer.get("/v1/alerts").status_code == 200  # serving meanwhile
+        relay.start()
+        publish(broker, after)
+        wait_for(lambda: shown(officer, after.id), 60, every_s=0.2, what="the alert after")
+    finally:
+        stop.set()
+        sink.join(timeout=30)
+        bus.close()
+    assert not sink.is_alive()
+
+
+def publish(broker: Broker, alert: Alert) -> None:
+    bus = KafkaBus(broker.bootstrap)
+    producer = bus.producer()
+    producer.send(topics.ALERTS, orjson.dumps(alert.to_dict()), alert.id.encode())
+    producer.flush(timeout_s=30)
+    bus.close()
+
+
+def shown(officer: Any, alert_id: str) -> bool:
+    return bool(officer.get(f"/v1/alerts/{alert_id}").status_code == 200)
