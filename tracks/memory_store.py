@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from ingest.mmsi import classify
 from tracks.records import StaticFields, TrackPoint
-from tracks.store import StoredState
+from tracks.store import Fenced, StoredState
 
 __all__ = ["MemoryTrackStore", "stored_history_point", "stored_picture_point"]
 
@@ -84,6 +84,7 @@ class MemoryTrackStore:
         self._lock = threading.Lock()
         self._states: dict[tuple[str, int], StoredState] = {}  # (topic, mmsi)
         self._offsets: dict[tuple[str, str, int], int] = {}  # (group, topic, partition)
+        self._epochs: dict[tuple[str, str, int], int] = {}  # (group, topic, partition)
         self._picture: dict[int, TrackPoint] = {}
         self._history: dict[int, dict[int, TrackPoint]] = {}  # mmsi -> ts -> point
 
@@ -109,6 +110,12 @@ class MemoryTrackStore:
                 if (group, topic, p) in self._offsets
             }
 
+    def claim(self, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+        with self._lock:
+            for p in set(partitions):
+                self._epochs[(group, topic, p)] = self._epochs.get((group, topic, p), 0) + 1
+            return {p: self._epochs[(group, topic, p)] for p in set(partitions)}
+
     def save(
         self,
         group: str,
@@ -117,9 +124,14 @@ class MemoryTrackStore:
         offsets: Mapping[int, int],
         picture: Sequence[TrackPoint] = (),
         history: Sequence[TrackPoint] = (),
+        epochs: Mapping[int, int] | None = None,
     ) -> None:
         journal = _Journal()
         with self._lock:
+            if epochs:
+                claimed = {p for p, e in epochs.items() if self._epochs.get((group, topic, p)) != e}
+                if claimed:
+                    raise Fenced(claimed)
             try:
                 self._save_states(journal, topic, states)
                 self._save_offsets(journal, group, topic, offsets)

@@ -8,6 +8,12 @@ therefore resumes exactly at the last save: nothing is lost; the points emitted 
 save are emitted again with the same ids, which downstream consumers drop (idempotent keys).
 The broker's own committed offsets are advisory only.
 
+A member evicted from its group (cut off from the broker, or paused, longer than the session
+timeout) while another member went on must not save over the new owner's newer states and
+offsets: on assignment a member claims its partitions in the store (a new epoch each), its
+saves carry its claims, and a save refused because a partition was claimed since (`Fenced`)
+drops that partition's unsaved work, which its new owner redoes.
+
 A stop works the same way when the broker is gone: once the bus's stop timeout has passed
 (`Bus.begin_stop`), the stage saves only if every point was acknowledged, and leaves the rest
 to its restart.
@@ -38,7 +44,7 @@ from tracks.builder import TrackBuilder
 from tracks.hygiene import TrackSettings
 from tracks.records import TrackPoint
 from tracks.state import VesselState
-from tracks.store import StoredState, TrackStore
+from tracks.store import Fenced, StoredState, TrackStore
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +106,7 @@ class TrackStage:
         self._newest_ts = 0
         self._members: dict[int, set[int]] = {}  # partition -> vessels in memory
         self._newest_in: dict[int, int] = {}  # partition -> newest report held there
+        self._epochs: dict[int, int] = {}  # partition -> this member's claim (TrackStore.claim)
         self._release_ms = max(1, round(self.settings.release_every_s * 1000))
         self._window_ms = round(self.builder.settings.reorder_window_s * 1000)
         self._unsaved = 0
@@ -250,15 +257,16 @@ class TrackStage:
         self._evict_idle()
         self._send_outbox()
         self._producer.flush()
-        states = [self._stored(mmsi, active=mmsi in self._states) for mmsi in self._dirty]
-        self.store.save(
-            self.settings.group,
-            topics.DECODED,
-            [s for s in states if s is not None],
-            dict(self._offsets),
-            list(self._picture.values()),
-            self._history,
-        )
+        try:
+            self._write()
+        except Fenced as fenced:
+            log.warning(
+                "partitions %s were claimed by another member while this one was away (evicted "
+                "from its group): their unsaved work is dropped, the new owner redoes it",
+                sorted(fenced.partitions),
+            )
+            self._forget(fenced.partitions)
+            self._write()
         self._commit_bus()
         self._dirty.clear()
         self._picture.clear()
@@ -267,6 +275,27 @@ class TrackStage:
         self._unsaved = 0
         self._last_save = time.monotonic()
         self.counters.saves += 1
+
+    def _write(self) -> None:
+        """States and offsets of the partitions this member has claimed, in one transaction."""
+        claimed = self._epochs
+        states = [self._stored(mmsi, active=mmsi in self._states) for mmsi in self._dirty]
+        self.store.save(
+            self.settings.group,
+            topics.DECODED,
+            [s for s in states if s is not None and s.partition in claimed],
+            {p: o for p, o in self._offsets.items() if p in claimed},
+            [p for m, p in self._picture.items() if self._partition(m) in claimed],
+            [p for p in self._history if self._partition(p.mmsi) in claimed],
+            epochs=dict(claimed),
+        )
+
+    def _partition(self, mmsi: int) -> int | None:
+        """The partition of a vessel in memory or evicted since the last save."""
+        partition = self._partition_of.get(mmsi)
+        if partition is None and (evicted := self._evicted.get(mmsi)) is not None:
+            return evicted.partition
+        return partition
 
     def _commit_bus(self) -> None:
         """Advisory only (see the module docstring); the in-process bus frees what it holds."""
@@ -304,6 +333,7 @@ class TrackStage:
     # -- rebalancing --------------------------------------------------------------------
     def _assigned(self, partitions: set[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions if tp.topic == topics.DECODED]
+        self._epochs.update(self.store.claim(self.settings.group, topics.DECODED, numbers))
         for stored in self.store.load_active(topics.DECODED, numbers):
             state = VesselState.from_bytes(stored.blob)
             self._states[stored.mmsi] = state
@@ -323,12 +353,24 @@ class TrackStage:
             return
         self.save()
         lost = {tp.partition for tp in partitions if tp.topic == topics.DECODED}
-        for mmsi in [m for m, p in self._partition_of.items() if p in lost]:
+        self._forget(lost)
+        log.info("revoked partitions %s", sorted(lost))
+
+    def _forget(self, partitions: set[int]) -> None:
+        """Drop what this member holds of these partitions, saved or not."""
+        held = [*self._partition_of, *self._evicted]
+        gone = {m for m in held if self._partition(m) in partitions}
+        for mmsi in gone:
             self._states.pop(mmsi, None)
             self._partition_of.pop(mmsi, None)
+            self._evicted.pop(mmsi, None)
             self._history_ts.pop(mmsi, None)
-        for partition in lost:
+            self._picture.pop(mmsi, None)
+            self._dirty.discard(mmsi)
+        if gone:
+            self._history = [p for p in self._history if p.mmsi not in gone]
+        for partition in partitions:
             self._offsets.pop(partition, None)
             self._members.pop(partition, None)
             self._newest_in.pop(partition, None)
-        log.info("revoked partitions %s", sorted(lost))
+            self._epochs.pop(partition, None)

@@ -24,6 +24,14 @@ class StoredState:
     active: bool  # False once evicted for silence: loaded on demand, not on assignment
 
 
+class Fenced(Exception):
+    """A save refused, writing nothing: another member has claimed these partitions since."""
+
+    def __init__(self, partitions: set[int]) -> None:
+        super().__init__(f"partitions {sorted(partitions)} claimed by another member")
+        self.partitions = partitions
+
+
 class TrackStore(Protocol):
     def load_active(self, topic: str, partitions: Iterable[int]) -> list[StoredState]:
         """States of the active vessels of these partitions of `topic`."""
@@ -34,6 +42,10 @@ class TrackStore(Protocol):
     def offsets(self, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
         """Per partition, the offset of the next message to read, for partitions saved before."""
 
+    def claim(self, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+        """Take these partitions for a new owner: per partition, its new epoch (one higher
+        than the last claim's), which the owner's saves then give (`save(epochs=...)`)."""
+
     def save(
         self,
         group: str,
@@ -42,9 +54,14 @@ class TrackStore(Protocol):
         offsets: Mapping[int, int],
         picture: Sequence[TrackPoint] = (),
         history: Sequence[TrackPoint] = (),
+        epochs: Mapping[int, int] | None = None,
     ) -> None:
         """One transaction: upsert states, store offsets, upsert the picture (latest point per
-        vessel), append history points (idempotent on vessel and time)."""
+        vessel), append history points (idempotent on vessel and time).
+
+        `epochs`: the saver's claims (`claim`). If any partition has been claimed since, the
+        saver is a member evicted from its group while another went on: nothing is written
+        (its states and offsets are older than the new owner's) and `Fenced` names them."""
 
     def picture(
         self, bbox: tuple[float, float, float, float] | None = None, since_ms: int | None = None

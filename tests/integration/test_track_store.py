@@ -31,12 +31,12 @@ from lookout.db import (
 from tracks.memory_store import MemoryTrackStore, stored_history_point, stored_picture_point
 from tracks.records import NEW_SEGMENT, StaticFields, TrackPoint
 from tracks.sql_store import METADATA, SqlTrackStore
-from tracks.store import StoredState, TrackStore
+from tracks.store import Fenced, StoredState, TrackStore
 
 TOPIC = "ais.decoded"
 GROUP = "tracks"
 T0 = 1_700_000_000_000
-TABLES = {"track_state", "consumer_offset", "vessel_picture", "track_history"}
+TABLES = {"track_state", "consumer_offset", "partition_claim", "vessel_picture", "track_history"}
 
 
 def make_state(mmsi: int, partition: int = 0, **overrides: Any) -> StoredState:
@@ -237,6 +237,36 @@ def test_prune_history_deletes_by_time(track_store: TrackStore) -> None:
     assert sorted(p.ts for p in left) == [T0 + i * 1_000 for i in range(4, 10)]
 
 
+def test_a_claim_fences_off_the_saves_of_the_member_before(track_store: TrackStore) -> None:
+    """A member evicted from its group saves late: nothing of it lands once another member
+    has claimed one of its partitions, and the new owner's saves go on."""
+    evicted = track_store.claim(GROUP, TOPIC, [0, 1])
+    assert evicted == {0: 1, 1: 1}
+    track_store.save(GROUP, TOPIC, [make_state(244000001)], {0: 5, 1: 7}, epochs=evicted)
+    owner = track_store.claim(GROUP, TOPIC, [0])
+    assert owner == {0: 2}
+
+    late = [make_state(244000001, blob=b"stale"), make_state(244000002, partition=1)]
+    with pytest.raises(Fenced) as fenced:
+        track_store.save(GROUP, TOPIC, late, {0: 9, 1: 8}, [make_point(244000001)], epochs=evicted)
+    assert fenced.value.partitions == {0}
+    assert track_store.offsets(GROUP, TOPIC, [0, 1]) == {0: 5, 1: 7}  # not even partition 1
+    assert track_store.load_active(TOPIC, [0, 1]) == [make_state(244000001)]
+    assert track_store.picture() == []
+
+    track_store.save(GROUP, TOPIC, [make_state(244000001, blob=b"new")], {0: 6}, epochs=owner)
+    assert track_store.offsets(GROUP, TOPIC, [0, 1]) == {0: 6, 1: 7}
+    assert track_store.load_active(TOPIC, [0]) == [make_state(244000001, blob=b"new")]
+
+
+def test_claims_are_per_group_and_topic(track_store: TrackStore) -> None:
+    assert track_store.claim(GROUP, TOPIC, [3]) == {3: 1}
+    assert track_store.claim("replay", TOPIC, [3]) == {3: 1}
+    assert track_store.claim(GROUP, "other", [3]) == {3: 1}
+    assert track_store.claim(GROUP, TOPIC, [3, 4]) == {3: 2, 4: 1}
+    assert track_store.claim(GROUP, TOPIC, []) == {}
+
+
 def test_empty_save_is_harmless(track_store: TrackStore) -> None:
     track_store.save(GROUP, TOPIC, [], {})
     assert track_store.load_active(TOPIC, [0]) == []
@@ -287,7 +317,7 @@ def schema(url: str) -> tuple[set[str], set[str], list[tuple[Any, ...]]]:
 
 
 def all_heads() -> set[str]:
-    """The head revision of every branch in MIGRATION_LOCATIONS (tracks_0001 among them)."""
+    """The head revision of every branch in MIGRATION_LOCATIONS (tracks_0002 among them)."""
     return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
 
 
@@ -296,7 +326,7 @@ def test_migrate_creates_every_table_matching_the_store(fresh_url: str) -> None:
 
     tables, heads, diff = schema(fresh_url)
     assert TABLES | {"alembic_version"} <= tables
-    assert "tracks_0001" in heads
+    assert "tracks_0002" in heads
     assert heads == all_heads()
     assert diff == [], "the migration and tracks.sql_store.METADATA disagree"
 
