@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from anomaly.health import DetectorHealth, HealthReport
 from anomaly.store import PartitionMark, StoredVessel
+from lookout.claims import SqlClaims, claim_table
 from lookout.db import make_engine, upsert, write_engine
 
 __all__ = ["METADATA", "SqlDetectStore", "SqlHealthBoard"]
@@ -63,6 +64,9 @@ DETECT_HEALTH: Final = sa.Table(
 )
 
 
+DETECT_CLAIM: Final = claim_table("detect_claim", METADATA)
+
+
 class SqlDetectStore:
     """`DetectStore` on a migrated SQLite or PostgreSQL database (`lookout.db.migrate`).
 
@@ -74,6 +78,7 @@ class SqlDetectStore:
         self._owns_engine = owns_engine
         self._upsert_state = upsert(engine, DETECT_STATE, ("group", "mmsi"), touch=True)
         self._upsert_offset = upsert(engine, DETECT_OFFSET, ("group", "topic", "partition"))
+        self._claims = SqlClaims(engine, self._writer, DETECT_CLAIM)
 
     @classmethod
     def from_url(cls, url: str) -> SqlDetectStore:
@@ -112,12 +117,16 @@ class SqlDetectStore:
         with self._engine.connect() as conn:
             return {int(p): PartitionMark(int(n), int(e)) for p, n, e in conn.execute(query)}
 
+    def claim(self, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+        return self._claims.claim(group, topic, partitions)
+
     def save(
         self,
         group: str,
         topic: str,
         vessels: Iterable[StoredVessel],
         marks: Mapping[int, PartitionMark],
+        epochs: Mapping[int, int] | None = None,
     ) -> None:
         rows = {
             v.mmsi: {
@@ -141,6 +150,7 @@ class SqlDetectStore:
             for p, m in marks.items()
         ]
         with self._writer.begin() as conn:
+            self._claims.check(conn, group, topic, epochs)
             if rows:
                 conn.execute(self._upsert_state, list(rows.values()))
             if mark_rows:

@@ -63,6 +63,7 @@ from lookout.bus.base import (
     message_bytes,
     timeouts_end_the_stop,
 )
+from lookout.claims import Fenced
 from tracks.records import TrackPoint
 
 __all__ = ["DetectCounters", "DetectSettings", "DetectStage", "run_detect"]
@@ -163,6 +164,7 @@ class DetectStage:
         self._dirty: set[int] = set()
         self._evicted: dict[int, StoredVessel] = {}
         self._offsets: dict[int, int] = {}  # partition -> next offset, processed not saved
+        self._epochs: dict[int, int] = {}  # partition -> this member's claim (lookout.claims)
         self._event: dict[int, int] = {}  # partition -> newest event time seen
         self._seen: set[int] = set()
         self._seen_old: set[int] = set()
@@ -393,16 +395,17 @@ class DetectStage:
         """Alerts acknowledged first, then states and offsets in one store transaction."""
         self._evict_idle()
         self._producer.flush()
-        vessels = (
-            [self._stored(mmsi) for mmsi in self._dirty if mmsi in self._vessels]
-            if self.settings.persist
-            else []
-        )
-        vessels.extend(self._evicted.values())
-        marks = {
-            p: PartitionMark(offset, self._event.get(p, 0)) for p, offset in self._offsets.items()
-        }
-        self.store.save(self.settings.group, self.settings.topic, vessels, marks)
+        try:
+            self._write()
+        except Fenced as fenced:
+            log.warning(
+                "partitions %s of %s were claimed by another member while this one was away "
+                "(evicted from its group): their unsaved work is dropped, the new owner redoes it",
+                sorted(fenced.partitions),
+                self.settings.topic,
+            )
+            self._forget(fenced.partitions)
+            self._write()
         if self._offsets:  # the marks saved above are what counts
             commit_advisory(
                 self._consumer,
@@ -413,6 +416,28 @@ class DetectStage:
         self._unsaved = 0
         self._last_save = time.monotonic()
         self.counters.saves += 1
+
+    def _write(self) -> None:
+        """States and marks of the partitions this member has claimed, in one transaction."""
+        claimed = self._epochs
+        vessels = (
+            [
+                self._stored(mmsi)
+                for mmsi in self._dirty
+                if mmsi in self._vessels and self._vessels[mmsi].partition in claimed
+            ]
+            if self.settings.persist
+            else []
+        )
+        vessels.extend(v for v in self._evicted.values() if v.partition in claimed)
+        marks = {
+            p: PartitionMark(offset, self._event.get(p, 0))
+            for p, offset in self._offsets.items()
+            if p in claimed
+        }
+        self.store.save(
+            self.settings.group, self.settings.topic, vessels, marks, epochs=dict(claimed)
+        )
 
     def _report_health(self) -> None:
         """Tell the health board what each rule is doing; a board that fails is logged, never
@@ -478,6 +503,7 @@ class DetectStage:
     def _assigned(self, partitions: set[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions if tp.topic == self.settings.topic]
         self._partitions.update(numbers)
+        self._epochs.update(self.store.claim(self.settings.group, self.settings.topic, numbers))
         loaded = self.store.load_active(self.settings.group, numbers)
         for stored in loaded:
             vessel = _Vessel(stored.partition)
@@ -497,13 +523,21 @@ class DetectStage:
             return
         self.save()
         lost = {tp.partition for tp in partitions if tp.topic == self.settings.topic}
-        for mmsi in [m for m, v in self._vessels.items() if v.partition in lost]:
+        self._forget(lost)
+        log.debug("revoked partitions %s", sorted(lost))
+
+    def _forget(self, partitions: set[int]) -> None:
+        """Drop what this member holds of these partitions, saved or not."""
+        for mmsi in [m for m, v in self._vessels.items() if v.partition in partitions]:
             self._drop(mmsi)
-        for partition in lost:
+            self._dirty.discard(mmsi)
+        for mmsi in [m for m, v in self._evicted.items() if v.partition in partitions]:
+            del self._evicted[mmsi]
+        for partition in partitions:
             self._offsets.pop(partition, None)
             self._event.pop(partition, None)
-        self._partitions -= lost
-        log.debug("revoked partitions %s", sorted(lost))
+            self._epochs.pop(partition, None)
+        self._partitions -= partitions
 
 
 def run_detect(

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from lookout.claims import MemoryClaims
+
 __all__ = ["DetectStore", "MemoryDetectStore", "PartitionMark", "StoredVessel"]
 
 
@@ -45,14 +47,19 @@ class DetectStore(Protocol):
     def marks(self, group: str, topic: str, partitions: Iterable[int]) -> dict[int, PartitionMark]:
         """Per partition saved before: where to resume and the event time reached."""
 
+    def claim(self, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+        """Take these partitions for a new owner: their new epochs (`lookout.claims`)."""
+
     def save(
         self,
         group: str,
         topic: str,
         vessels: Iterable[StoredVessel],
         marks: Mapping[int, PartitionMark],
+        epochs: Mapping[int, int] | None = None,
     ) -> None:
-        """One transaction: upsert the vessels' states, store the partitions' marks."""
+        """One transaction: upsert the vessels' states, store the partitions' marks. With the
+        saver's `epochs`, nothing if a partition was claimed since (`lookout.claims.Fenced`)."""
 
     def close(self) -> None: ...
 
@@ -64,6 +71,7 @@ class MemoryDetectStore:
         self._lock = threading.Lock()
         self._vessels: dict[tuple[str, int], StoredVessel] = {}
         self._marks: dict[tuple[str, str, int], PartitionMark] = {}
+        self._claims = MemoryClaims()
         self.saves = 0
 
     def load_active(self, group: str, partitions: Iterable[int]) -> list[StoredVessel]:
@@ -90,16 +98,21 @@ class MemoryDetectStore:
                 if (group, topic, p) in self._marks
             }
 
+    def claim(self, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+        return self._claims.claim(group, topic, partitions)
+
     def save(
         self,
         group: str,
         topic: str,
         vessels: Iterable[StoredVessel],
         marks: Mapping[int, PartitionMark],
+        epochs: Mapping[int, int] | None = None,
     ) -> None:
         staged = {(group, v.mmsi): v for v in vessels}  # fails before anything is applied
         staged_marks = {(group, topic, p): m for p, m in marks.items()}
         with self._lock:
+            self._claims.check(group, topic, epochs)
             self._vessels.update(staged)
             self._marks.update(staged_marks)
             self.saves += 1

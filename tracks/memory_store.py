@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any, Final
 
 from ingest.mmsi import classify
+from lookout.claims import MemoryClaims
 from tracks.records import StaticFields, TrackPoint
-from tracks.store import Fenced, StoredState
+from tracks.store import StoredState
 
 __all__ = ["MemoryTrackStore", "stored_history_point", "stored_picture_point"]
 
@@ -84,7 +85,7 @@ class MemoryTrackStore:
         self._lock = threading.Lock()
         self._states: dict[tuple[str, int], StoredState] = {}  # (topic, mmsi)
         self._offsets: dict[tuple[str, str, int], int] = {}  # (group, topic, partition)
-        self._epochs: dict[tuple[str, str, int], int] = {}  # (group, topic, partition)
+        self._claims = MemoryClaims()
         self._picture: dict[int, TrackPoint] = {}
         self._history: dict[int, dict[int, TrackPoint]] = {}  # mmsi -> ts -> point
 
@@ -111,10 +112,7 @@ class MemoryTrackStore:
             }
 
     def claim(self, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
-        with self._lock:
-            for p in set(partitions):
-                self._epochs[(group, topic, p)] = self._epochs.get((group, topic, p), 0) + 1
-            return {p: self._epochs[(group, topic, p)] for p in set(partitions)}
+        return self._claims.claim(group, topic, partitions)
 
     def save(
         self,
@@ -128,10 +126,7 @@ class MemoryTrackStore:
     ) -> None:
         journal = _Journal()
         with self._lock:
-            if epochs:
-                claimed = {p for p, e in epochs.items() if self._epochs.get((group, topic, p)) != e}
-                if claimed:
-                    raise Fenced(claimed)
+            self._claims.check(group, topic, epochs)
             try:
                 self._save_states(journal, topic, states)
                 self._save_offsets(journal, group, topic, offsets)

@@ -20,9 +20,10 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from ingest.mmsi import classify
+from lookout.claims import SqlClaims, claim_table
 from lookout.db import conflict_insert, make_engine, upsert, write_engine
 from tracks.records import StaticFields, TrackPoint
-from tracks.store import Fenced, StoredState
+from tracks.store import StoredState
 
 __all__ = ["METADATA", "SqlTrackStore"]
 
@@ -57,14 +58,7 @@ CONSUMER_OFFSET: Final = sa.Table(
     sa.Column("next_offset", sa.BigInteger(), nullable=False),
 )
 
-PARTITION_CLAIM: Final = sa.Table(
-    "partition_claim",
-    METADATA,
-    sa.Column("group", sa.String(255), primary_key=True),
-    sa.Column("topic", sa.String(255), primary_key=True),
-    sa.Column("partition", sa.Integer(), primary_key=True, autoincrement=False),
-    sa.Column("epoch", sa.BigInteger(), nullable=False),
-)
+PARTITION_CLAIM: Final = claim_table("partition_claim", METADATA)
 
 _STATIC_COLUMNS: Final = StaticFields._fields
 
@@ -131,11 +125,7 @@ class SqlTrackStore:
         self._owns_engine = owns_engine
         self._upsert_state = upsert(engine, TRACK_STATE, ("topic", "mmsi"), touch=True)
         self._upsert_offset = upsert(engine, CONSUMER_OFFSET, ("group", "topic", "partition"))
-        claim = conflict_insert(engine)(PARTITION_CLAIM)
-        self._claim = claim.on_conflict_do_update(
-            index_elements=["group", "topic", "partition"],
-            set_={"epoch": PARTITION_CLAIM.c.epoch + 1},
-        )
+        self._claims = SqlClaims(engine, self._writer, PARTITION_CLAIM)
         self._upsert_picture = upsert(
             engine, VESSEL_PICTURE, ("mmsi",), touch=True, where=_not_older
         )
@@ -182,13 +172,7 @@ class SqlTrackStore:
             return {int(p): int(n) for p, n in conn.execute(query)}
 
     def claim(self, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
-        wanted = sorted(set(partitions))
-        if not wanted:
-            return {}
-        rows = [{"group": group, "topic": topic, "partition": p, "epoch": 1} for p in wanted]
-        with self._writer.begin() as conn:
-            conn.execute(self._claim, rows)
-            return _claims(conn, group, topic, wanted)
+        return self._claims.claim(group, topic, partitions)
 
     def save(
         self,
@@ -209,8 +193,7 @@ class SqlTrackStore:
         picture_rows = [_picture_row(p) for p in _newest_per_vessel(picture)]
         history_rows = [_history_row(p) for p in history]
         with self._writer.begin() as conn:
-            if epochs:
-                _check_claims(conn, group, topic, epochs)
+            self._claims.check(conn, group, topic, epochs)
             if state_rows:
                 conn.execute(self._upsert_state, list(state_rows.values()))
             if offset_rows:
@@ -366,22 +349,3 @@ def _history_point(row: Mapping[Any, Any]) -> TrackPoint:
         flags=tuple(row["flags"].split(_FLAG_SEPARATOR)) if row["flags"] else (),
         static=StaticFields(),
     )
-
-
-def _claims(
-    conn: sa.Connection, group: str, topic: str, partitions: list[int], lock: bool = False
-) -> dict[int, int]:
-    c = PARTITION_CLAIM.c
-    query = sa.select(c.partition, c.epoch).where(
-        c.group == group, c.topic == topic, c.partition.in_(partitions)
-    )
-    if lock:  # PostgreSQL: a claim waits for this save's commit (SQLite: the write lock does)
-        query = query.with_for_update()
-    return {int(p): int(e) for p, e in conn.execute(query)}
-
-
-def _check_claims(conn: sa.Connection, group: str, topic: str, epochs: Mapping[int, int]) -> None:
-    held = _claims(conn, group, topic, sorted(epochs), lock=True)
-    claimed = {p for p, e in epochs.items() if held.get(p) != e}
-    if claimed:
-        raise Fenced(claimed)

@@ -12,7 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from lookout.claims import Fenced
 from tracks.records import TrackPoint
+
+__all__ = ["Fenced", "StoredState", "TrackStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,14 +25,6 @@ class StoredState:
     blob: bytes  # tracks.state.VesselState.to_bytes()
     last_ts: int  # event time of the vessel's last fix, epoch ms
     active: bool  # False once evicted for silence: loaded on demand, not on assignment
-
-
-class Fenced(Exception):
-    """A save refused, writing nothing: another member has claimed these partitions since."""
-
-    def __init__(self, partitions: set[int]) -> None:
-        super().__init__(f"partitions {sorted(partitions)} claimed by another member")
-        self.partitions = partitions
 
 
 class TrackStore(Protocol):

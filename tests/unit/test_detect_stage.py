@@ -3,6 +3,7 @@ mid-stream (a new stage on the same store) loses nothing and duplicates nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
@@ -254,3 +255,32 @@ def test_a_running_stage_saves_as_soon_as_the_feed_pauses() -> None:
         wait_for(lambda: bool(store.marks("detect", topics.POINTS, range(4))), 30, what="a save")
         saved = store.marks("detect", topics.POINTS, range(4))  # before the stop's own save
     assert sum(mark.next_offset for mark in saved.values()) == len(scenario())
+
+
+def test_a_save_after_another_member_claimed_a_partition_drops_that_partitions_work(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The member was evicted from its group and partition 0 given to another, which claimed
+    it and saved further on: this member's late save leaves partition 0 alone."""
+    store = MemoryDetectStore()
+    bus = published(scenario())
+    stage = DetectStage(bus, store, PER_VESSEL, settings=settings(poll_records=1700))
+    stage.step()
+    stage.save()
+    group, topic = stage.settings.group, stage.settings.topic
+    first = store.marks(group, topic, range(4))
+    assert 0 in first
+    newer = store.claim(group, topic, [0])
+    store.save(group, topic, [], {0: PartitionMark(first[0].next_offset + 1, 0)}, epochs=newer)
+    taken = {v.mmsi: v for v in store.load_active(group, [0])}
+
+    with caplog.at_level(logging.WARNING, logger="anomaly.stage"):
+        for _ in range(3):
+            stage.step()
+        stage.save()
+
+    assert "partitions [0] of tracks.points were claimed by another member" in caplog.text
+    marks = store.marks(group, topic, range(4))
+    assert marks[0] == PartitionMark(first[0].next_offset + 1, 0)  # not moved by the late save
+    assert {v.mmsi: v for v in store.load_active(group, [0])} == taken
+    assert all(marks[p].next_offset > first[p].next_offset for p in first if p != 0)
