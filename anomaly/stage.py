@@ -165,6 +165,7 @@ class DetectStage:
         self._evicted: dict[int, StoredVessel] = {}
         self._offsets: dict[int, int] = {}  # partition -> next offset, processed not saved
         self._epochs: dict[int, int] = {}  # partition -> this member's claim (lookout.claims)
+        self._fenced: set[int] = set()  # partitions claimed by another member since
         self._event: dict[int, int] = {}  # partition -> newest event time seen
         self._seen: set[int] = set()
         self._seen_old: set[int] = set()
@@ -195,6 +196,8 @@ class DetectStage:
     def step(self, timeout_s: float = 0.0) -> int:
         """Poll once, process what came, advance event time, save when due."""
         batch = self._consumer.poll(timeout_s, self.settings.poll_records)
+        if self._fenced:  # until the consumer learns it lost them: see save()
+            batch = [m for m in batch if m.partition not in self._fenced]
         if batch:
             if self._in_time_order and batch[0].record is not None:
                 self._process(_by_event_time(batch))
@@ -405,6 +408,7 @@ class DetectStage:
                 self.settings.topic,
             )
             self._forget(fenced.partitions)
+            self._fenced |= fenced.partitions  # their messages now go to the new owner only
             self._write()
         if self._offsets:  # the marks saved above are what counts
             commit_advisory(
@@ -504,6 +508,7 @@ class DetectStage:
         numbers = [tp.partition for tp in partitions if tp.topic == self.settings.topic]
         self._partitions.update(numbers)
         self._epochs.update(self.store.claim(self.settings.group, self.settings.topic, numbers))
+        self._fenced.difference_update(numbers)
         loaded = self.store.load_active(self.settings.group, numbers)
         for stored in loaded:
             vessel = _Vessel(stored.partition)

@@ -113,7 +113,11 @@ class PointCollector:
         by_id: dict[str, dict[str, Any]] = {}
         for point in self.received:
             known = by_id.setdefault(point["id"], point)
-            assert known == point, "a point emitted twice must be the same point"
+            assert known == point, "a point emitted twice must be the same point: " + ", ".join(
+                f"{k}: {known.get(k)!r} then {point.get(k)!r}"
+                for k in sorted(known.keys() | point.keys())
+                if known.get(k) != point.get(k)
+            )
         return by_id
 
     def __enter__(self) -> PointCollector:

@@ -107,6 +107,7 @@ class TrackStage:
         self._members: dict[int, set[int]] = {}  # partition -> vessels in memory
         self._newest_in: dict[int, int] = {}  # partition -> newest report held there
         self._epochs: dict[int, int] = {}  # partition -> this member's claim (TrackStore.claim)
+        self._fenced: set[int] = set()  # partitions claimed by another member since
         self._release_ms = max(1, round(self.settings.release_every_s * 1000))
         self._window_ms = round(self.builder.settings.reorder_window_s * 1000)
         self._unsaved = 0
@@ -131,6 +132,8 @@ class TrackStage:
     def step(self, timeout_s: float = 0.0) -> int:
         """Poll once, process what came, save when due. Returns the messages processed."""
         batch = self._consumer.poll(timeout_s, self.settings.poll_records)
+        if self._fenced:  # until the consumer learns it lost them: see save()
+            batch = [m for m in batch if m.partition not in self._fenced]
         for message in batch:
             self._process(message)
         self._send_outbox()
@@ -266,6 +269,7 @@ class TrackStage:
                 sorted(fenced.partitions),
             )
             self._forget(fenced.partitions)
+            self._fenced |= fenced.partitions  # their messages now go to the new owner only
             self._write()
         self._commit_bus()
         self._dirty.clear()
@@ -334,6 +338,7 @@ class TrackStage:
     def _assigned(self, partitions: set[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions if tp.topic == topics.DECODED]
         self._epochs.update(self.store.claim(self.settings.group, topics.DECODED, numbers))
+        self._fenced.difference_update(numbers)
         for stored in self.store.load_active(topics.DECODED, numbers):
             state = VesselState.from_bytes(stored.blob)
             self._states[stored.mmsi] = state

@@ -78,3 +78,60 @@ def test_a_killed_tracks_member_resumes_without_loss_or_new_points(
     states = {s.mmsi: VesselState.from_bytes(s.blob) for s in stored}
     assert states == {s.mmsi: VesselState.from_bytes(s.blob) for s in reference}
     store.close()
+
+
+def test_a_paused_member_evicted_from_its_group_cannot_save_over_its_successor(
+    own_broker: Broker, pg_database: Callable[[], str], tmp_path: Path
+) -> None:
+    """One member is paused (SIGSTOP) past the session timeout mid-stream: the group evicts
+    it and the other member takes its partitions and claims them. When the paused member
+    wakes, its late saves are fenced off; the points and states still equal one run's."""
+    records = simulated_reports()
+    expected, reference_store = reference_run(records)
+    db_url = pg_database()
+    paused_log, other_log = tmp_path / "paused.log", tmp_path / "other.log"
+
+    bus = KafkaBus(own_broker.bootstrap, partitions=PARTITIONS)
+    bus.ensure_topics([topics.DECODED, topics.POINTS, topics.DEADLETTER])
+    producer = bus.producer()
+
+    with PointCollector(own_broker) as points:
+        paused = tracks_process(own_broker.bootstrap, db_url, paused_log)
+        other = tracks_process(own_broker.bootstrap, db_url, other_log)
+        try:
+            time.sleep(3)  # let both join the group
+            cut = len(records) // 3
+            send_reports(producer, records[:cut])
+            wait_for(lambda: len(points.received) > 1000, 60, every_s=0.2, what="the first points")
+            assignments = other_log.read_text().count("assigned partitions")
+            paused.send_signal(signal.SIGSTOP)
+            send_reports(producer, records[cut:])
+            wait_for(
+                lambda: other_log.read_text().count("assigned partitions") > assignments,
+                60, every_s=0.2, what="the other member taking the paused one's partitions",
+            )  # fmt: skip
+            time.sleep(2)  # it saves further on
+            paused.send_signal(signal.SIGCONT)
+            wait_for(
+                lambda: "claimed by another member" in paused_log.read_text(),
+                60, every_s=0.2, what="the paused member's save fenced off",
+            )  # fmt: skip
+            wait_for(
+                lambda: points.distinct() >= len(expected), 120, every_s=0.2, what="every point"
+            )
+            time.sleep(3)  # anything further would be a new, unexpected point
+        finally:
+            paused.send_signal(signal.SIGCONT)
+            for process in (paused, other):
+                process.send_signal(signal.SIGTERM)
+            for process in (paused, other):
+                process.wait(timeout=60)
+            bus.close()
+
+    assert points.by_id() == expected
+    store = SqlTrackStore(make_engine(db_url))
+    stored = store.load_active(topics.DECODED, range(PARTITIONS))
+    reference = reference_store.load_active(topics.DECODED, range(PARTITIONS))
+    states = {s.mmsi: VesselState.from_bytes(s.blob) for s in stored}
+    assert states == {s.mmsi: VesselState.from_bytes(s.blob) for s in reference}
+    store.close()

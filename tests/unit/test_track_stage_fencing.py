@@ -4,11 +4,13 @@ nothing of the partitions claimed since, and it drops their unsaved work."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 import pytest
 from kafka.partitioner.default import murmur2
 
 from lookout.bus import topics
+from lookout.bus.base import Consumer, next_offsets
 from lookout.bus.memory import MemoryBus
 from tests.track_builders import make_report
 from tracks.memory_store import MemoryTrackStore
@@ -66,3 +68,21 @@ def test_a_save_after_another_member_claimed_a_partition_drops_that_partitions_w
     assert store.load_one(topics.DECODED, taken) == taken_state  # not overwritten by the late save
     kept_state = store.load_one(topics.DECODED, kept)
     assert kept_state is not None and kept_state.last_ts == make_report(kept, 590).ts
+    # Until the consumer learns it lost the partition, its messages are left to the new owner.
+    reader = bus.consumer([topics.POINTS], "reader")
+    before = _points_per_vessel(reader)
+    _send(bus, (kept, taken), 600, 700)
+    stage.drain()
+    after = _points_per_vessel(reader)
+    assert after.get(kept, 0) > 0
+    assert after.get(taken, 0) == 0 and before[taken] > 0
+    assert store.offsets(GROUP, topics.DECODED, [lost]) == {lost: 40}
+
+
+def _points_per_vessel(reader: Consumer) -> Counter[int]:
+    """How many points of each vessel reached `tracks.points` since the last call."""
+    counts: Counter[int] = Counter()
+    while batch := reader.poll(0.0, 10_000):
+        counts.update(m.record.mmsi for m in batch)
+        reader.commit(next_offsets(batch))
+    return counts
