@@ -63,7 +63,7 @@ from lookout.bus.base import (
     message_bytes,
     timeouts_end_the_stop,
 )
-from lookout.claims import Fenced
+from lookout.claims import StageClaims
 from tracks.records import TrackPoint
 
 __all__ = ["DetectCounters", "DetectSettings", "DetectStage", "run_detect"]
@@ -164,8 +164,9 @@ class DetectStage:
         self._dirty: set[int] = set()
         self._evicted: dict[int, StoredVessel] = {}
         self._offsets: dict[int, int] = {}  # partition -> next offset, processed not saved
-        self._epochs: dict[int, int] = {}  # partition -> this member's claim (lookout.claims)
-        self._fenced: set[int] = set()  # partitions claimed by another member since
+        self._claims = StageClaims(
+            lambda partitions: self.store.claim(s.group, s.topic, partitions), s.topic
+        )
         self._event: dict[int, int] = {}  # partition -> newest event time seen
         self._seen: set[int] = set()
         self._seen_old: set[int] = set()
@@ -195,9 +196,7 @@ class DetectStage:
 
     def step(self, timeout_s: float = 0.0) -> int:
         """Poll once, process what came, advance event time, save when due."""
-        batch = self._consumer.poll(timeout_s, self.settings.poll_records)
-        if self._fenced:  # until the consumer learns it lost them: see save()
-            batch = [m for m in batch if m.partition not in self._fenced]
+        batch = self._claims.unfenced(self._consumer.poll(timeout_s, self.settings.poll_records))
         if batch:
             if self._in_time_order and batch[0].record is not None:
                 self._process(_by_event_time(batch))
@@ -398,18 +397,7 @@ class DetectStage:
         """Alerts acknowledged first, then states and offsets in one store transaction."""
         self._evict_idle()
         self._producer.flush()
-        try:
-            self._write()
-        except Fenced as fenced:
-            log.warning(
-                "partitions %s of %s were claimed by another member while this one was away "
-                "(evicted from its group): their unsaved work is dropped, the new owner redoes it",
-                sorted(fenced.partitions),
-                self.settings.topic,
-            )
-            self._forget(fenced.partitions)
-            self._fenced |= fenced.partitions  # their messages now go to the new owner only
-            self._write()
+        self._claims.save(self._write, self._forget)
         if self._offsets:  # the marks saved above are what counts
             commit_advisory(
                 self._consumer,
@@ -423,7 +411,7 @@ class DetectStage:
 
     def _write(self) -> None:
         """States and marks of the partitions this member has claimed, in one transaction."""
-        claimed = self._epochs
+        claimed = self._claims.epochs
         vessels = (
             [
                 self._stored(mmsi)
@@ -507,8 +495,7 @@ class DetectStage:
     def _assigned(self, partitions: set[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions if tp.topic == self.settings.topic]
         self._partitions.update(numbers)
-        self._epochs.update(self.store.claim(self.settings.group, self.settings.topic, numbers))
-        self._fenced.difference_update(numbers)
+        self._claims.assigned(numbers)
         loaded = self.store.load_active(self.settings.group, numbers)
         for stored in loaded:
             vessel = _Vessel(stored.partition)
@@ -541,7 +528,7 @@ class DetectStage:
         for partition in partitions:
             self._offsets.pop(partition, None)
             self._event.pop(partition, None)
-            self._epochs.pop(partition, None)
+        self._claims.forget(partitions)
         self._partitions -= partitions
 
 

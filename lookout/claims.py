@@ -16,16 +16,20 @@ dictionary, for the in-memory stores.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from lookout.bus.base import Message
 from lookout.db import conflict_insert
 
-__all__ = ["Fenced", "MemoryClaims", "SqlClaims", "claim_table"]
+__all__ = ["Fenced", "MemoryClaims", "SqlClaims", "StageClaims", "claim_table"]
+
+log = logging.getLogger(__name__)
 
 
 class Fenced(Exception):
@@ -42,16 +46,59 @@ def _check(held: Mapping[int, int], epochs: Mapping[int, int]) -> None:
         raise Fenced(claimed)
 
 
+class StageClaims:
+    """A stage's side of its claims: the epochs it holds (`epochs`, what its saves give), and
+    the partitions fenced off from it until its consumer learns it lost them, or it is assigned
+    them again: their messages go to the new owner only (processing them here would load the
+    new owner's newer states and emit points or alerts that differ under the same ids)."""
+
+    def __init__(self, claim: Callable[[list[int]], dict[int, int]], topic: str) -> None:
+        self._claim = claim
+        self._topic = topic
+        self.epochs: dict[int, int] = {}
+        self._fenced: set[int] = set()
+
+    def assigned(self, partitions: list[int]) -> None:
+        self.epochs.update(self._claim(partitions))
+        self._fenced.difference_update(partitions)
+
+    def unfenced(self, batch: list[Message]) -> list[Message]:
+        if not self._fenced:
+            return batch
+        return [m for m in batch if m.partition not in self._fenced]
+
+    def save(self, write: Callable[[], None], forget: Callable[[set[int]], None]) -> None:
+        """`write()` the claimed partitions' work; if fenced off, `forget` those partitions
+        (which calls `forget` here) and write the rest."""
+        try:
+            write()
+        except Fenced as fenced:
+            log.warning(
+                "partitions %s of %s were claimed by another member while this one was away "
+                "(evicted from its group): their unsaved work is dropped, the new owner redoes it",
+                sorted(fenced.partitions),
+                self._topic,
+            )
+            forget(fenced.partitions)
+            self._fenced |= fenced.partitions
+            write()
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        for partition in partitions:
+            self.epochs.pop(partition, None)
+
+
 class MemoryClaims:
     def __init__(self) -> None:
         self._epochs: dict[tuple[str, str, int], int] = {}
         self._lock = threading.Lock()
 
     def claim(self, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+        wanted = set(partitions)
         with self._lock:
-            for p in set(partitions):
+            for p in wanted:
                 self._epochs[(group, topic, p)] = self._epochs.get((group, topic, p), 0) + 1
-            return {p: self._epochs[(group, topic, p)] for p in set(partitions)}
+            return {p: self._epochs[(group, topic, p)] for p in wanted}
 
     def check(self, group: str, topic: str, epochs: Mapping[int, int] | None) -> None:
         """Raise `Fenced` if a partition has been claimed since `epochs` (call under the

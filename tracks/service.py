@@ -40,11 +40,12 @@ from lookout.bus.base import (
     payload,
     timeouts_end_the_stop,
 )
+from lookout.claims import StageClaims
 from tracks.builder import TrackBuilder
 from tracks.hygiene import TrackSettings
 from tracks.records import TrackPoint
 from tracks.state import VesselState
-from tracks.store import Fenced, StoredState, TrackStore
+from tracks.store import StoredState, TrackStore
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,10 @@ class TrackStage:
         self._newest_ts = 0
         self._members: dict[int, set[int]] = {}  # partition -> vessels in memory
         self._newest_in: dict[int, int] = {}  # partition -> newest report held there
-        self._epochs: dict[int, int] = {}  # partition -> this member's claim (TrackStore.claim)
-        self._fenced: set[int] = set()  # partitions claimed by another member since
+        self._claims = StageClaims(
+            lambda partitions: self.store.claim(self.settings.group, topics.DECODED, partitions),
+            topics.DECODED,
+        )
         self._release_ms = max(1, round(self.settings.release_every_s * 1000))
         self._window_ms = round(self.builder.settings.reorder_window_s * 1000)
         self._unsaved = 0
@@ -132,9 +135,7 @@ class TrackStage:
     def step(self, timeout_s: float = 0.0) -> int:
         """Poll once, process what came, save when due. Returns the messages processed."""
         batch = self._consumer.poll(timeout_s, self.settings.poll_records)
-        if self._fenced:  # until the consumer learns it lost them: see save()
-            batch = [m for m in batch if m.partition not in self._fenced]
-        for message in batch:
+        for message in self._claims.unfenced(batch):
             self._process(message)
         self._send_outbox()
         self._unsaved += len(batch)
@@ -260,17 +261,7 @@ class TrackStage:
         self._evict_idle()
         self._send_outbox()
         self._producer.flush()
-        try:
-            self._write()
-        except Fenced as fenced:
-            log.warning(
-                "partitions %s were claimed by another member while this one was away (evicted "
-                "from its group): their unsaved work is dropped, the new owner redoes it",
-                sorted(fenced.partitions),
-            )
-            self._forget(fenced.partitions)
-            self._fenced |= fenced.partitions  # their messages now go to the new owner only
-            self._write()
+        self._claims.save(self._write, self._forget)
         self._commit_bus()
         self._dirty.clear()
         self._picture.clear()
@@ -282,7 +273,7 @@ class TrackStage:
 
     def _write(self) -> None:
         """States and offsets of the partitions this member has claimed, in one transaction."""
-        claimed = self._epochs
+        claimed = self._claims.epochs
         states = [self._stored(mmsi, active=mmsi in self._states) for mmsi in self._dirty]
         self.store.save(
             self.settings.group,
@@ -337,8 +328,7 @@ class TrackStage:
     # -- rebalancing --------------------------------------------------------------------
     def _assigned(self, partitions: set[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions if tp.topic == topics.DECODED]
-        self._epochs.update(self.store.claim(self.settings.group, topics.DECODED, numbers))
-        self._fenced.difference_update(numbers)
+        self._claims.assigned(numbers)
         for stored in self.store.load_active(topics.DECODED, numbers):
             state = VesselState.from_bytes(stored.blob)
             self._states[stored.mmsi] = state
@@ -378,4 +368,4 @@ class TrackStage:
             self._offsets.pop(partition, None)
             self._members.pop(partition, None)
             self._newest_in.pop(partition, None)
-            self._epochs.pop(partition, None)
+        self._claims.forget(partitions)

@@ -62,7 +62,7 @@ def test_a_save_after_another_member_claimed_a_partition_drops_that_partitions_w
     with caplog.at_level(logging.WARNING, logger="tracks.service"):
         stage.drain()
 
-    assert f"partitions [{lost}] were claimed by another member" in caplog.text
+    assert f"partitions [{lost}] of ais.decoded were claimed by another member" in caplog.text
     offsets = store.offsets(GROUP, topics.DECODED, range(PARTITIONS))
     assert offsets == {1 - lost: 60, lost: 40}  # the partition kept goes on; the other is not moved
     assert store.load_one(topics.DECODED, taken) == taken_state  # not overwritten by the late save
