@@ -115,7 +115,6 @@ class CellRouter:
         self.counters.messages += len(batch)
         self._release(self._watermark(now))
         if now - self._last_commit >= self.settings.commit_interval_s:
-            self._producer.flush()  # waits out a broker outage
             self._commit_in_passing()
         return len(batch)
 
@@ -136,8 +135,6 @@ class CellRouter:
         self._commit_read()
 
     def _commit_read(self) -> None:
-        if not self._read:
-            return
         floor = dict(self._read)
         for _, _, partition, message, _ in self._held:
             floor[partition] = min(floor[partition], message.offset)
@@ -148,6 +145,9 @@ class CellRouter:
         """The periodic commit. One the bus fails (the broker away, the group rebalancing) is
         only late: it is tried again at the next interval, and until one succeeds a restart
         forwards again from the last commit, with the same ids."""
+        if not self._read:
+            return
+        self._producer.flush()  # waits out a broker outage; a failed delivery raises
         try:
             self._commit_read()
         except BusError as exc:
