@@ -26,6 +26,7 @@ from tests.track_runs import (
 from tests.waiting import wait_for
 from tracks.sql_store import SqlTrackStore
 from tracks.state import VesselState
+from tracks.store import TrackStore
 
 pytestmark = pytest.mark.integration
 
@@ -72,12 +73,7 @@ def test_a_killed_tracks_member_resumes_without_loss_or_new_points(
     assert by_id.keys() == expected.keys(), log.read_text()[-3000:]
     assert by_id == expected
 
-    store = SqlTrackStore(make_engine(db_url))
-    stored = store.load_active(topics.DECODED, range(PARTITIONS))
-    reference = reference_store.load_active(topics.DECODED, range(PARTITIONS))
-    states = {s.mmsi: VesselState.from_bytes(s.blob) for s in stored}
-    assert states == {s.mmsi: VesselState.from_bytes(s.blob) for s in reference}
-    store.close()
+    assert active_states(SqlTrackStore(make_engine(db_url))) == active_states(reference_store)
 
 
 def test_a_paused_member_evicted_from_its_group_cannot_save_over_its_successor(
@@ -129,9 +125,15 @@ def test_a_paused_member_evicted_from_its_group_cannot_save_over_its_successor(
             bus.close()
 
     assert points.by_id() == expected
-    store = SqlTrackStore(make_engine(db_url))
-    stored = store.load_active(topics.DECODED, range(PARTITIONS))
-    reference = reference_store.load_active(topics.DECODED, range(PARTITIONS))
-    states = {s.mmsi: VesselState.from_bytes(s.blob) for s in stored}
-    assert states == {s.mmsi: VesselState.from_bytes(s.blob) for s in reference}
-    store.close()
+    assert active_states(SqlTrackStore(make_engine(db_url))) == active_states(reference_store)
+
+
+def active_states(store: TrackStore) -> dict[int, VesselState]:
+    """The active vessels' states a store holds (closed after)."""
+    try:
+        return {
+            s.mmsi: VesselState.from_bytes(s.blob)
+            for s in store.load_active(topics.DECODED, range(PARTITIONS))
+        }
+    finally:
+        store.close()
